@@ -1,0 +1,33 @@
+# Two entry points, each doing its own set-up on a fresh machine (Debian, Python 3.11, registries only):
+#   make main   installs the package and runs the main job on the embedded data
+#   make test   installs the package with its dev tools and runs the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= runs/main
+
+.PHONY: main test install install-dev
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, pinned: the 2.13.0 CPU wheel; a bare `torch` requirement would pull a multi-GB CUDA build
+$(VENV)/.installed: $(BIN)/python settings.ini setup.py
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+main: install
+	$(BIN)/location-tying data --out $(OUT)
+
+test: install-dev
+	$(BIN)/nbdev_test --n_workers 2
+	$(BIN)/python -m pytest -q tests
