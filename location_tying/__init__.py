@@ -1,1 +1,7 @@
 __version__ = "0.0.1"
+
+def __getattr__(name):
+    if name == 'load_encoder':
+        from .checkpoint import load_encoder
+        return load_encoder
+    raise AttributeError(f"module 'location_tying' has no attribute {name!r}")
