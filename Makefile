@@ -16,6 +16,9 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python settings.ini setup.py
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e .
+	# geoclip ships GeoCLIP's pretrained location-encoder weights (the probes' baseline); --no-deps because it requires
+	# torchvision, whose PyPI wheels swap CPU torch for a CUDA build. Its location encoder needs only torch, numpy, pandas.
+	$(BIN)/pip install -q --no-deps geoclip==1.3.0
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
