@@ -1,0 +1,106 @@
+"""Speed of spherical harmonics three ways, a whole encoder step, and the peak memory of a million points at degree 40.
+
+Run: .venv/bin/python benchmarks/positional.py [--quick]
+
+Everything runs in one process on the same area-uniform points (prefixes of one sample), in float64:
+- ours: `location_tying.positional.SphericalHarmonics` (sphericart, chunked) forward;
+- recursion: `location_tying.positional.sh_recursion`, the plain vectorised torch Legendre recursion
+  (a Python loop over (l, m), vectorised over points);
+- scipy: `scipy.special.sph_harm_y` per (l, m), real parts assembled (on a subset of the points);
+- encoder: `make_location_encoder(degree=L)` (SH -> SIREN 2x256 -> 128), float32, forward + backward at batch 2048.
+The peak-memory part runs in a subprocess so its RSS is its own. Prints a markdown table. Not a test.
+"""
+import argparse, json, math, resource, subprocess, sys, time
+import numpy as np
+import torch
+from scipy.special import sph_harm_y
+from location_tying.coords import sample_sphere
+from location_tying.positional import SphericalHarmonics, sh_recursion
+from location_tying.location_encoder import make_location_encoder
+
+
+def best_rate(fn, n, repeats=3):
+    "Points per second of the fastest of `repeats` calls of `fn()` on `n` points."
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return n / min(times)
+
+
+def sh_scipy(lonlat, degree):
+    lon, lat = np.radians(lonlat).T
+    theta, out = np.pi / 2 - lat, np.empty((len(lon), (degree + 1) ** 2))
+    for l in range(degree + 1):
+        for m in range(-l, l + 1):
+            y = sph_harm_y(l, abs(m), theta, lon)
+            out[:, l * l + l + m] = y.real if m == 0 else math.sqrt(2) * (-1) ** m * (y.real if m > 0 else y.imag)
+    return out
+
+
+def encoder_rate(degree, pts, batch=2048, steps=10):
+    torch.manual_seed(0)
+    enc = make_location_encoder(degree=degree)
+    x = torch.tensor(pts[:batch], dtype=torch.float32)
+    def step():
+        enc.zero_grad(); enc(x).square().mean().backward()
+    return best_rate(lambda: [step() for _ in range(steps)], batch * steps)
+
+
+MEM_CHILD = """
+import resource, sys, time, torch
+from location_tying.coords import sample_sphere
+from location_tying.positional import SphericalHarmonics
+n, degree = int(sys.argv[1]), int(sys.argv[2])
+x = torch.tensor(sample_sphere(n, seed=0), dtype=torch.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+with torch.no_grad(): y = SphericalHarmonics(degree)(x)
+dt = time.perf_counter() - t
+assert torch.isfinite(y).all()
+print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, y.numel() * y.element_size(), dt)
+"""
+
+
+def peak_memory(n, degree):
+    out = subprocess.run([sys.executable, '-c', MEM_CHILD, str(n), str(degree)], capture_output=True, text=True, check=True)
+    before, peak, out_bytes, dt = out.stdout.split()
+    return int(before) * 1024, int(peak) * 1024, int(out_bytes), float(dt)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='tiny sizes, to check the script runs')
+    args = ap.parse_args()
+    q = args.quick
+    torch.set_num_threads(torch.get_num_threads())
+    pts = sample_sphere(20_000 if q else 200_000, seed=0)
+    sizes = {  # degree: (points for ours, for the recursion, for scipy)
+        10: (20_000, 5_000, 500) if q else (200_000, 100_000, 5_000),
+        20: (20_000, 5_000, 200) if q else (200_000, 50_000, 2_000),
+        40: (10_000, 2_000, 100) if q else (100_000, 20_000, 500),
+    }
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float64; points/s (best of 3)\n")
+    rows = []
+    for degree, (n_ours, n_rec, n_sci) in sizes.items():
+        sh = SphericalHarmonics(degree)
+        x = torch.tensor(pts, dtype=torch.float64)
+        with torch.no_grad():
+            ours = best_rate(lambda: sh(x[:n_ours]), n_ours)
+            rec = best_rate(lambda: sh_recursion(x[:n_rec], degree), n_rec)
+        sci = best_rate(lambda: sh_scipy(pts[:n_sci], degree), n_sci, repeats=1)
+        enc = encoder_rate(degree, pts, steps=3 if q else 10)
+        rows.append((degree, ours, rec, sci, enc))
+        print(f"degree {degree}: ours {ours:,.0f}/s, recursion {rec:,.0f}/s, scipy {sci:,.0f}/s, encoder {enc:,.0f}/s", flush=True)
+    print("\n| degree | features | ours (sphericart, float64) | plain torch recursion | scipy per (l, m) | ours / recursion | ours / scipy | encoder fwd+bwd, batch 2048 (float32) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for d, o, r, s, e in rows:
+        print(f"| {d} | {(d + 1) ** 2:,} | {o / 1e3:,.0f} k/s | {r / 1e3:,.1f} k/s | {s / 1e3:,.2f} k/s | {o / r:,.1f}× | {o / s:,.0f}× | {e / 1e3:,.1f} k/s |")
+    n_mem = 20_000 if q else 1_000_000
+    before, peak, out_bytes, dt = peak_memory(n_mem, 40)
+    print(f"\nPeak RSS, {n_mem:,} points at degree 40 (float32 in and out, chunks of 50,000 computed in float64): "
+          f"{peak / 2**30:.2f} GiB (process before the call {before / 2**30:.2f} GiB; the output alone {out_bytes / 2**30:.2f} GiB; "
+          f"{dt:.1f} s, {n_mem / dt:,.0f} points/s)")
+
+
+if __name__ == '__main__': main()
