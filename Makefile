@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= runs/main
 
-.PHONY: main test install install-dev
+.PHONY: main test install install-dev readme
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,3 +34,8 @@ main: install
 test: install-dev
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests
+
+# README.md is generated from nbs/index.ipynb (nbdev_readme needs Quarto, which cannot be installed offline)
+readme: install-dev
+	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --TemplateExporter.exclude_input=True \
+		--TemplateExporter.exclude_output=True --output-dir . --output README
