@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 main: install
-	$(BIN)/location-tying data --out $(OUT)
+	$(BIN)/location-tying reproduce --out $(OUT)
 
 test: install-dev
 	$(BIN)/nbdev_test --n_workers 2
