@@ -1,7 +1,10 @@
 """Speed of spherical harmonics three ways, a whole encoder step, and the peak memory of a million points at degree 40.
 
-Run: .venv/bin/python benchmarks/positional.py [--quick]
-(on a shared, loaded machine `OMP_NUM_THREADS=1` gives steadier numbers: oversubscribed OpenMP threads spin)
+Run: .venv/bin/python benchmarks/positional.py [--quick] [--threads N]
+
+The table runs single-threaded (`--threads 1`, the default): on a shared machine oversubscribed OpenMP threads spin,
+and sphericart opens an OpenMP parallel region on every call, so its multi-threaded timings swing by 10x or more with
+the load. The column "ours, all cores" repeats our forward with torch's default thread count to show that effect.
 
 Everything runs in one process on the same area-uniform points (prefixes of one sample), in float64, in calls of
 2,048 points (a training batch; its output stays under glibc's 32 MB mmap threshold, so it is not page-faulted in
@@ -30,11 +33,26 @@ def batched(fn, x, batch=2048):
 
 def best_rate(fn, n, repeats=3):
     "Points per second of the fastest of `repeats` calls of `fn()` on `n` points."
-    fn()  # warm-up
-    times = []
+    return best_rates({'_': (fn, n)}, repeats)['_']
+
+
+def best_rates(fns, repeats=3):
+    "Points per second, best of `repeats`, for each name → (fn, n); the methods take turns so load drifts hit all alike."
+    for fn, n in fns.values(): fn()  # warm-up
+    best = {k: 0.0 for k in fns}
     for _ in range(repeats):
-        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
-    return n / min(times)
+        for k, (fn, n) in fns.items():
+            t = time.perf_counter(); fn(); best[k] = max(best[k], n / (time.perf_counter() - t))
+    return best
+
+
+def with_threads(k, fn):
+    "`fn` run with `k` torch/OpenMP threads (sphericart uses torch's OpenMP pool)."
+    def run():
+        old = torch.get_num_threads(); torch.set_num_threads(k)
+        try: return fn()
+        finally: torch.set_num_threads(old)
+    return run
 
 
 def sh_scipy(lonlat, degree):
@@ -57,17 +75,17 @@ def encoder_rate(degree, pts, batch=2048, steps=10):
 
 
 MEM_CHILD = """
-import sys, time, torch
+import resource, sys, time, torch
 from location_tying.coords import sample_sphere
 from location_tying.positional import SphericalHarmonics
-def hwm(): return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) * 1024  # peak RSS, bytes
+def hwm(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # peak RSS so far, bytes (Linux reports KiB)
 n, degree = int(sys.argv[1]), int(sys.argv[2])
 x = torch.tensor(sample_sphere(n, seed=0), dtype=torch.float32)
 before = hwm()
 t = time.perf_counter()
 with torch.no_grad(): y = SphericalHarmonics(degree)(x)
 dt, peak = time.perf_counter() - t, hwm()
-assert all(torch.isfinite(c).all() for c in y.split(50_000))  # in chunks: isfinite on all of y would copy it
+assert all(torch.isfinite(c).all() for c in y.split(20_000))  # in chunks: isfinite on all of y would copy it
 print(before, peak, y.numel() * y.element_size(), dt)
 """
 
@@ -81,35 +99,43 @@ def peak_memory(n, degree):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='tiny sizes, to check the script runs')
+    ap.add_argument('--threads', type=int, default=1, help='torch/OpenMP threads for the table (default 1, see above)')
     args = ap.parse_args()
     q = args.quick
-    torch.set_num_threads(torch.get_num_threads())
+    all_cores = torch.get_num_threads()
+    # sphericart's first call of a degree fixes how many threads it may use for that degree (positional.sphericart_call):
+    # make it on all cores, so that the all-cores column really runs on all of them
+    for degree in (10, 20, 40): SphericalHarmonics(degree)(torch.zeros(1, 2, dtype=torch.float64))
+    torch.set_num_threads(args.threads)
     pts = sample_sphere(20_000 if q else 200_000, seed=0)
     sizes = {  # degree: (points for ours, for the recursion, for scipy)
         10: (20_000, 4_096, 500) if q else (200_000, 40_960, 4_096),
         20: (20_000, 4_096, 200) if q else (200_000, 20_480, 2_048),
         40: (10_000, 2_048, 100) if q else (100_000, 10_240, 512),
     }
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float64; points/s (best of 3)\n")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) (all cores: {all_cores}); float64; points/s (best of 3)\n")
     rows = []
     x = torch.tensor(pts, dtype=torch.float64)
     for degree, (n_ours, n_rec, n_sci) in sizes.items():
         sh = SphericalHarmonics(degree)
         with torch.no_grad():
-            ours = best_rate(batched(sh, x[:n_ours]), n_ours)
-            ours_one = best_rate(lambda: sh(x[:n_ours]), n_ours)
-            rec = best_rate(batched(lambda c: sh_recursion(c, degree), x[:n_rec]), n_rec)
+            r = best_rates({'ours': (batched(sh, x[:n_ours]), n_ours),
+                            'one': (lambda: sh(x[:n_ours]), n_ours),
+                            'all': (with_threads(all_cores, batched(sh, x[:n_ours])), n_ours),
+                            'rec': (batched(lambda c: sh_recursion(c, degree), x[:n_rec]), n_rec)})
+        ours, ours_one, ours_all, rec = r['ours'], r['one'], r['all'], r['rec']
         sci = best_rate(lambda: [sh_scipy(c, degree) for c in np.array_split(pts[:n_sci], max(1, n_sci // 2048))], n_sci, repeats=1)
         enc = encoder_rate(degree, pts, steps=3 if q else 10)
-        rows.append((degree, ours, ours_one, rec, sci, enc))
-        print(f"degree {degree}: ours {ours:,.0f}/s (one call {ours_one:,.0f}/s), recursion {rec:,.0f}/s, scipy {sci:,.0f}/s, encoder {enc:,.0f}/s", flush=True)
-    print("\n| degree | features | ours (sphericart) | ours, one call on all points | plain torch recursion | scipy per (l, m) | ours / recursion | ours / scipy | encoder fwd+bwd, batch 2048 (float32) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for d, o, o1, r, s_, e in rows:
-        print(f"| {d} | {(d + 1) ** 2:,} | {o / 1e3:,.0f} k/s | {o1 / 1e3:,.0f} k/s | {r / 1e3:,.1f} k/s | {s_ / 1e3:,.2f} k/s | {o / r:,.1f}× | {o / s_:,.0f}× | {e / 1e3:,.1f} k/s |")
+        rows.append((degree, ours, ours_one, ours_all, rec, sci, enc))
+        print(f"degree {degree}: ours {ours:,.0f}/s (one call {ours_one:,.0f}/s, {all_cores} threads {ours_all:,.0f}/s), "
+              f"recursion {rec:,.0f}/s, scipy {sci:,.0f}/s, encoder {enc:,.0f}/s", flush=True)
+    print(f"\n| degree | features | ours (sphericart) | ours, one call on all points | ours, all cores ({all_cores} threads) | plain torch recursion | scipy per (l, m) | ours / recursion | ours / scipy | encoder fwd+bwd, batch 2048 (float32) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for d, o, o1, oa, r, s_, e in rows:
+        print(f"| {d} | {(d + 1) ** 2:,} | {o / 1e3:,.0f} k/s | {o1 / 1e3:,.0f} k/s | {oa / 1e3:,.0f} k/s | {r / 1e3:,.1f} k/s | {s_ / 1e3:,.2f} k/s | {o / r:,.1f}× | {o / s_:,.0f}× | {e / 1e3:,.1f} k/s |")
     n_mem = 20_000 if q else 1_000_000
     before, peak, out_bytes, dt = peak_memory(n_mem, 40)
-    print(f"\nPeak RSS, {n_mem:,} points at degree 40 (float32 in and out, chunks of 50,000 computed in float64): "
+    print(f"\nPeak RSS, {n_mem:,} points at degree 40 (float32 in and out, chunks of 20,000 computed in float64): "
           f"{peak / 2**30:.2f} GiB (process before the call {before / 2**30:.2f} GiB; the output alone {out_bytes / 2**30:.2f} GiB; "
           f"{dt:.1f} s, {n_mem / dt:,.0f} points/s)")
 
