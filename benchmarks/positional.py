@@ -6,18 +6,25 @@ The table runs single-threaded (`--threads 1`, the default): on a shared machine
 and sphericart opens an OpenMP parallel region on every call, so its multi-threaded timings swing by 10x or more with
 the load. The column "ours, all cores" repeats our forward with torch's default thread count to show that effect.
 
-Everything runs in one process on the same area-uniform points (prefixes of one sample), in float64, in calls of
-2,048 points (a training batch; its output stays under glibc's 32 MB mmap threshold, so it is not page-faulted in
-fresh on every call), plus ours in one call on 100,000 points (there the first touch of the fresh output costs as much
-as computing it):
+Everything runs in one process on the same area-uniform points (prefixes of one sample), in float64, best of 7
+short timings taken in turns (ours, ours in one call, recursion, then again), in calls of
+2,048 points (a training batch), plus ours in one call on all of them (up to 200,000 points; there the first touch of
+the fresh multi-GB output costs as much as computing it).
+
+glibc's malloc: at degree 40 a batch's output is 27 MB. By default glibc often hands such a block back to the kernel
+when it is freed, and the next call page-faults 27 MB in again (6,700 faults), which costs about as much as computing
+the harmonics and swamps the comparison. The benchmark therefore sets glibc's mmap and trim thresholds to 1 GiB
+(mallopt; the same as MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 in the environment) for
+every method alike; `--default-malloc` skips that.
 - ours: `location_tying.positional.SphericalHarmonics` (sphericart, chunked) forward;
 - recursion: `location_tying.positional.sh_recursion`, the plain vectorised torch Legendre recursion
   (a Python loop over (l, m), vectorised over points);
 - scipy: `scipy.special.sph_harm_y` per (l, m), real parts assembled (on a subset of the points);
 - encoder: `make_location_encoder(degree=L)` (SH -> SIREN 2x256 -> 128), float32, forward + backward at batch 2048.
-The peak-memory part runs in a subprocess so its RSS is its own. Prints a markdown table. Not a test.
+The peak-memory part runs first, in a subprocess, so that its peak RSS is its own (resource.getrusage's ru_maxrss, which
+on Linux starts from the parent's RSS at fork, so it runs before the parent holds anything big; /proc VmHWM as a check). Prints a markdown table. Not a test.
 """
-import argparse, json, math, resource, subprocess, sys, time
+import argparse, ctypes, math, subprocess, sys, time
 import numpy as np
 import torch
 from scipy.special import sph_harm_y
@@ -46,15 +53,6 @@ def best_rates(fns, repeats=3):
     return best
 
 
-def with_threads(k, fn):
-    "`fn` run with `k` torch/OpenMP threads (sphericart uses torch's OpenMP pool)."
-    def run():
-        old = torch.get_num_threads(); torch.set_num_threads(k)
-        try: return fn()
-        finally: torch.set_num_threads(old)
-    return run
-
-
 def sh_scipy(lonlat, degree):
     lon, lat = np.radians(lonlat).T
     theta, out = np.pi / 2 - lat, np.empty((len(lon), (degree + 1) ** 2))
@@ -63,6 +61,13 @@ def sh_scipy(lonlat, degree):
             y = sph_harm_y(l, abs(m), theta, lon)
             out[:, l * l + l + m] = y.real if m == 0 else math.sqrt(2) * (-1) ** m * (y.real if m > 0 else y.imag)
     return out
+
+
+def tune_malloc(threshold=1 << 30):
+    "Keep freed blocks up to `threshold` bytes in the heap (glibc mallopt), so repeated batch outputs reuse warm pages."
+    libc = ctypes.CDLL('libc.so.6')
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from malloc.h
+    assert libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1 and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1
 
 
 def encoder_rate(degree, pts, batch=2048, steps=10):
@@ -79,51 +84,60 @@ import resource, sys, time, torch
 from location_tying.coords import sample_sphere
 from location_tying.positional import SphericalHarmonics
 def hwm(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # peak RSS so far, bytes (Linux reports KiB)
+def status(key): return int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]) * 1024
+def rss(): return status('VmRSS')
 n, degree = int(sys.argv[1]), int(sys.argv[2])
 x = torch.tensor(sample_sphere(n, seed=0), dtype=torch.float32)
-before = hwm()
+before = rss()  # (not ru_maxrss: Linux carries the parent's peak RSS over fork + exec into it)
 t = time.perf_counter()
 with torch.no_grad(): y = SphericalHarmonics(degree)(x)
 dt, peak = time.perf_counter() - t, hwm()
 assert all(torch.isfinite(c).all() for c in y.split(20_000))  # in chunks: isfinite on all of y would copy it
-print(before, peak, y.numel() * y.element_size(), dt)
+print(before, peak, status('VmHWM'), y.numel() * y.element_size(), dt)
 """
 
 
 def peak_memory(n, degree):
     out = subprocess.run([sys.executable, '-c', MEM_CHILD, str(n), str(degree)], capture_output=True, text=True, check=True)
-    before, peak, out_bytes, dt = out.stdout.split()
-    return int(before), int(peak), int(out_bytes), float(dt)
+    before, peak, hwm, out_bytes, dt = out.stdout.split()
+    return int(before), int(peak), int(hwm), int(out_bytes), float(dt)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='tiny sizes, to check the script runs')
     ap.add_argument('--threads', type=int, default=1, help='torch/OpenMP threads for the table (default 1, see above)')
+    ap.add_argument('--default-malloc', action='store_true', help="keep glibc's default mmap/trim thresholds (see above)")
     args = ap.parse_args()
     q = args.quick
+    if not args.default_malloc: tune_malloc()
+    repeats = 3 if q else 7  # best of many short timings: the machine is shared, and the best is the least disturbed
     all_cores = torch.get_num_threads()
     # sphericart's first call of a degree fixes how many threads it may use for that degree (positional.sphericart_call):
     # make it on all cores, so that the all-cores column really runs on all of them
     for degree in (10, 20, 40): SphericalHarmonics(degree)(torch.zeros(1, 2, dtype=torch.float64))
-    torch.set_num_threads(args.threads)
+    n_mem = 20_000 if q else 1_000_000
+    before, peak, hwm, out_bytes, dt = peak_memory(n_mem, 40)
     pts = sample_sphere(20_000 if q else 200_000, seed=0)
     sizes = {  # degree: (points for ours, for the recursion, for scipy)
         10: (20_000, 4_096, 500) if q else (200_000, 40_960, 4_096),
         20: (20_000, 4_096, 200) if q else (200_000, 20_480, 2_048),
-        40: (10_000, 2_048, 100) if q else (100_000, 10_240, 512),
+        40: (10_000, 2_048, 100) if q else (40_960, 10_240, 512),
     }
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) (all cores: {all_cores}); float64; points/s (best of 3)\n")
+    print(f"torch {torch.__version__}, {args.threads} thread(s) (all cores: {all_cores}); float64; points/s (best of {repeats}); "
+          f"glibc malloc {'defaults' if args.default_malloc else 'thresholds 1 GiB'}\n")
     rows = []
     x = torch.tensor(pts, dtype=torch.float64)
+    with torch.no_grad():  # ours on all cores first, without switching the thread count between timings
+        all_rates = {d: best_rate(batched(SphericalHarmonics(d), x[:n]), n, repeats) for d, (n, _, _) in sizes.items()}
+    torch.set_num_threads(args.threads)
     for degree, (n_ours, n_rec, n_sci) in sizes.items():
         sh = SphericalHarmonics(degree)
         with torch.no_grad():
             r = best_rates({'ours': (batched(sh, x[:n_ours]), n_ours),
                             'one': (lambda: sh(x[:n_ours]), n_ours),
-                            'all': (with_threads(all_cores, batched(sh, x[:n_ours])), n_ours),
-                            'rec': (batched(lambda c: sh_recursion(c, degree), x[:n_rec]), n_rec)})
-        ours, ours_one, ours_all, rec = r['ours'], r['one'], r['all'], r['rec']
+                            'rec': (batched(lambda c: sh_recursion(c, degree), x[:n_rec]), n_rec)}, repeats)
+        ours, ours_one, ours_all, rec = r['ours'], r['one'], all_rates[degree], r['rec']
         sci = best_rate(lambda: [sh_scipy(c, degree) for c in np.array_split(pts[:n_sci], max(1, n_sci // 2048))], n_sci, repeats=1)
         enc = encoder_rate(degree, pts, steps=3 if q else 10)
         rows.append((degree, ours, ours_one, ours_all, rec, sci, enc))
@@ -133,10 +147,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     for d, o, o1, oa, r, s_, e in rows:
         print(f"| {d} | {(d + 1) ** 2:,} | {o / 1e3:,.0f} k/s | {o1 / 1e3:,.0f} k/s | {oa / 1e3:,.0f} k/s | {r / 1e3:,.1f} k/s | {s_ / 1e3:,.2f} k/s | {o / r:,.1f}× | {o / s_:,.0f}× | {e / 1e3:,.1f} k/s |")
-    n_mem = 20_000 if q else 1_000_000
-    before, peak, out_bytes, dt = peak_memory(n_mem, 40)
     print(f"\nPeak RSS, {n_mem:,} points at degree 40 (float32 in and out, chunks of 20,000 computed in float64): "
-          f"{peak / 2**30:.2f} GiB (process before the call {before / 2**30:.2f} GiB; the output alone {out_bytes / 2**30:.2f} GiB; "
+          f"{peak / 2**30:.2f} GiB by getrusage, {hwm / 2**30:.2f} GiB by /proc VmHWM (RSS just before the call {before / 2**30:.2f} GiB; the output alone {out_bytes / 2**30:.2f} GiB; "
           f"{dt:.1f} s, {n_mem / dt:,.0f} points/s)")
 
 
