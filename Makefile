@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= runs/main
 
-.PHONY: main test install install-dev readme
+.PHONY: main test install install-dev readme docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,13 +25,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
+# the browser tests drive Debian's Chromium through Playwright (never `playwright install`, which downloads a browser)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 main: install
 	$(BIN)/location-tying reproduce --out $(OUT)
 
-test: install-dev
+test: install-dev /usr/bin/chromium
 	$(BIN)/nbdev_test --n_workers 2
 	$(BIN)/python -m pytest -q tests
 
@@ -39,3 +45,8 @@ test: install-dev
 readme: install-dev
 	$(BIN)/jupyter nbconvert --to markdown nbs/index.ipynb --TemplateExporter.exclude_input=True \
 		--TemplateExporter.exclude_output=True --output-dir . --output README
+
+# the docs site, rendered offline into _docs/ (nbdev_proc_nbs + nbconvert; publishing uses nbdev_docs with Quarto,
+# which cannot be installed here); tests/test_docs.py checks every page in Chromium
+docs: install-dev
+	$(BIN)/python tools/docs.py

@@ -128,7 +128,7 @@ def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
                  kind:str, # 'classification' or 'regression'
                  folds:np.ndarray, # (n,) inner-CV fold ids, see `inner_folds`
                  seed:int=0, # unused (the linear probe is deterministic); kept for a common probe signature
-                 alphas:np.ndarray=ALPHAS, # ridge grid
+                 alphas:np.ndarray|None=None, # ridge grid; `None`: `ALPHAS`
                 ) -> np.ndarray: # (m,) predictions in the units / labels of `y_train`
     "Standardise, choose α by inner CV, fit ridge (or a ridge classifier) and predict the test rows."
     (X, Xt), _ = _standardise(np.asarray(X_train, float), np.asarray(X_test, float))
@@ -137,7 +137,7 @@ def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
     else: ys = y_train
     Y, classes = _targets(ys, kind)
     yi = Y.argmax(1) if kind == 'classification' else None
-    W, b = ridge_path(X, Y, [_cv_alpha(X, Y, yi, kind, folds, np.asarray(alphas))])
+    W, b = ridge_path(X, Y, [_cv_alpha(X, Y, yi, kind, folds, ALPHAS if alphas is None else np.asarray(alphas))])
     P = Xt @ W[0] + b[0]
     return classes[P.argmax(1)] if kind == 'classification' else P[:, 0] * sd + mu
 

@@ -1,0 +1,174 @@
+"""The widgets notebook in a real JupyterLab, driven by Playwright (from PyPI) in Debian's Chromium (never a downloaded
+browser): start JupyterLab on 127.0.0.1, open nbs/12_widgets.ipynb, run all cells, and check that the widgets rendered
+— the embedding map (static image and offline Leaflet map), the UMAP scatter with hover titles, a training curve that
+was redrawn while `fit` ran, the probe table — with no error output. Screenshots go to test-artifacts/lab/ (gitignored)
+and must not be blank."""
+import json, os, shutil, socket, subprocess, sys, time, urllib.request
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB = ROOT / 'nbs' / '12_widgets.ipynb'
+ARTIFACTS = ROOT / 'test-artifacts' / 'lab'  # gitignored
+CHROMIUM = '/usr/bin/chromium'
+CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+                 '--disable-sync', '--no-first-run', '--disable-quic']
+RUN_ALL_TIMEOUT_MS = 300_000
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f'{CHROMIUM} missing: make /usr/bin/chromium (Debian package)')
+
+# JupyterLab user settings: no news / update pop-ups, and every cell kept in the DOM (JupyterLab 4 virtualises
+# off-screen cells by default, which would hide widgets from the DOM checks)
+SETTINGS = {'@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'fetchNews': 'false', 'checkForUpdates': False},
+            '@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'}}
+
+def _name(attempt:int) -> str: return NB.name if attempt == 1 else f'{NB.stem}-retry.ipynb'
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def _wait_ready(url, proc, timeout=90):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None: raise RuntimeError(f'jupyter lab exited with {proc.returncode}')
+        try:
+            with urllib.request.urlopen(url + '/api/status', timeout=2) as r:
+                if r.status == 200: return
+        except OSError: time.sleep(0.5)
+    raise TimeoutError(f'jupyter lab did not answer {url}/api/status within {timeout} s')
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    d = tmp_path_factory.mktemp('lab')
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    nbdir, settings = d / 'notebooks', d / 'settings'
+    nbdir.mkdir()
+    for attempt in (1, 2): shutil.copy(NB, nbdir / _name(attempt))  # a fresh copy per attempt: no stale outputs
+    for name, value in SETTINGS.items():
+        plugin, file = name.rsplit('/', 1)
+        (settings / plugin).mkdir(parents=True, exist_ok=True); (settings / plugin / file).write_text(json.dumps(value))
+    env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}  # the notebook runs at its real (reader's) size
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(d / 'workspaces'),
+               JUPYTER_CONFIG_DIR=str(d / 'config'), JUPYTER_RUNTIME_DIR=str(d / 'runtime'))
+    port = _free_port()
+    log = open(d / 'jupyter.log', 'w')
+    proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
+                             '--ServerApp.port_retries=0', '--ip=127.0.0.1', '--IdentityProvider.token=', '--ServerApp.password=',
+                             f'--notebook-dir={nbdir}', '--LabApp.expose_app_in_browser=True'],
+                            cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        _wait_ready(url, proc)
+        yield url, d
+    finally:
+        proc.terminate()
+        try: proc.wait(20)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        log.close()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True); shutil.copy(d / 'jupyter.log', ARTIFACTS / 'jupyter.log')
+
+# records every value the training monitor's render counter takes while the notebook runs
+RECORD_RENDERS = """() => {
+  window.__renders = new Set();
+  const seen = () => document.querySelectorAll('.lt-monitor').forEach(e => window.__renders.add(e.dataset.renders));
+  new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+RESET_SESSIONS = """async () => {
+  const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
+  const h = {'X-XSRFToken': decodeURIComponent(xsrf)};
+  for (const s of await (await fetch('/api/sessions')).json()) await fetch('/api/sessions/' + s.id, {method: 'DELETE', headers: h});
+  for (const k of await (await fetch('/api/kernels')).json()) await fetch('/api/kernels/' + k.id, {method: 'DELETE', headers: h});
+}"""
+
+def _not_blank(path) -> float:
+    from PIL import Image, ImageStat
+    stat = ImageStat.Stat(Image.open(path).convert('L'))
+    return stat.stddev[0]
+
+KERNEL_READY = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
+}"""
+
+# done when every code cell shows an execution count, or as soon as an error output appears (run-all stops there)
+RUN_DONE = """() => {
+  if ([...document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]')].some(e => e.textContent.includes('Traceback'))) return 'error';
+  const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent);
+  return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)) ? 'done' : false;
+}"""
+
+def _run_notebook(page, url, name):
+    page.goto(f'{url}/lab/tree/{name}')
+    page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=60_000)
+    page.wait_for_function(KERNEL_READY, timeout=90_000)
+    page.evaluate(RECORD_RENDERS)
+    t0 = time.monotonic()
+    # fire and poll: awaiting the command's promise once hung with no cell started
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].some(e => /\\[[*\\d]+\\]/.test(e.textContent))",
+                           timeout=60_000)
+    page.wait_for_function(RUN_DONE, timeout=RUN_ALL_TIMEOUT_MS, polling=500)
+    return time.monotonic() - t0
+
+def _check(page, seconds):
+    errors = [t for t in page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
+              if 'Traceback' in t or 'Error' in t]
+    assert not errors, f'error output in the notebook: {errors[0][:2000]}'
+    prompts = page.locator('.jp-InputArea-prompt').all_inner_texts()
+    assert not [p for p in prompts if '*' in p], 'cells still running or queued'
+    assert page.locator('.jupyter-widgets').count() > 0
+    # the training monitor was redrawn while fit ran, and shows the whole run at the end
+    renders = {int(r) for r in page.evaluate('() => [...window.__renders]') if r is not None}
+    mon = page.locator('.lt-monitor').first
+    steps = int(mon.get_attribute('data-steps'))
+    assert steps > 10 and len(renders) >= 3, f'monitor: {steps} steps, render counts seen {sorted(renders)}'
+    assert page.locator('.lt-training-monitor img').first.evaluate('e => e.naturalWidth') > 100
+    # the embedding map: a static image, and the offline Leaflet map with its image overlay
+    maps = page.locator('.lt-embedding-explorer')
+    assert maps.count() == 2
+    assert maps.nth(0).locator('img').first.evaluate('e => e.naturalWidth') > 100
+    leaflet = page.frame_locator('.lt-embedding-explorer iframe').first
+    leaflet.locator('.leaflet-container').wait_for(timeout=30_000)
+    assert leaflet.locator('img.leaflet-image-layer').count() == 1
+    # the UMAP scatter: one circle per point, each with a hover title naming a place
+    circles = page.locator('.lt-umap-explorer svg.lt-scatter circle')
+    assert circles.count() >= 500
+    title = circles.first.locator('title').text_content()
+    assert ', ' in title and '(' in title, title
+    # the probe view: table and bar chart
+    assert page.locator('.lt-probe-view table.lt-probe-table').count() == 1
+    assert 'melt-small' in page.locator('.lt-probe-view table').inner_text()
+    assert page.locator('.lt-probe-view img').first.evaluate('e => e.naturalWidth') > 100
+    # screenshots (test artefacts), none blank
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shots = {'lab.png': page, 'monitor.png': page.locator('.lt-training-monitor').first, 'embedding-map.png': maps.nth(0),
+             'leaflet.png': maps.nth(1), 'umap.png': page.locator('.lt-umap-explorer').first,
+             'probes.png': page.locator('.lt-probe-view').first}
+    for name, target in shots.items():
+        if target is not page: target.scroll_into_view_if_needed()
+        target.screenshot(path=str(ARTIFACTS / name))
+        assert _not_blank(ARTIFACTS / name) > 10, f'{name} looks blank'
+    (ARTIFACTS / 'lab-run.json').write_text(json.dumps({'run_all_seconds': round(seconds, 1), 'monitor_steps': steps,
+                                                        'monitor_renders_seen': sorted(renders)}))
+
+def test_widgets_notebook_runs_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+    url, _ = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for attempt in (1, 2):  # one retry: a rare miss under load was seen on these machines (FACTS.md)
+                page = browser.new_page(viewport={'width': 1400, 'height': 1000})
+                try:
+                    _check(page, _run_notebook(page, url, _name(attempt))); return
+                except Exception as e:
+                    ARTIFACTS.mkdir(parents=True, exist_ok=True); page.screenshot(path=str(ARTIFACTS / f'failure-{attempt}.png'))
+                    (ARTIFACTS / f'failure-{attempt}.txt').write_text(f'{type(e).__name__}: {e}')
+                    if attempt == 2: raise AssertionError(f'failed twice; first: {first}') from e
+                    first = f'{type(e).__name__}: {e}'
+                    page.evaluate(RESET_SESSIONS)
+                finally: page.close()
+        finally: browser.close()
