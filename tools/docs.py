@@ -208,6 +208,9 @@ nav.toc a { text-decoration: none; color: #2780e3; }
 header#title-block-header .description { color: #555; font-size: 1.1rem; }
 nav.pager { display: flex; justify-content: space-between; margin: 2rem 0; }
 .jp-OutputArea-output img { max-width: 100%; height: auto; }
+/* wide code and tables scroll sideways inside the page instead of being cut off */
+.jp-InputArea-editor, .jp-OutputArea-output pre, .highlight pre { overflow-x: auto; }
+.jp-OutputArea-output { overflow-x: auto; }
 """
 
 
