@@ -6,7 +6,7 @@ cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
 cfg = cfg['DEFAULT']
 req = lambda key: cfg.get(key, '').split()
-extras = {'dev': req('dev_requirements'), 'viz': req('viz_requirements')}
+extras = {'dev': req('dev_requirements') + req('viz_requirements'), 'viz': req('viz_requirements')}  # dev includes viz
 setuptools.setup(
     name=cfg['lib_name'], version=cfg['version'], description=cfg['description'],
     long_description=open('README.md', encoding='utf-8').read(), long_description_content_type='text/markdown',

@@ -28,18 +28,18 @@ def main(repeats, umap_n, threads):
     print(f'torch threads: {torch.get_num_threads()}')
     print('| what | points | best s | median s |')
     print('|---|---|---|---|')
-    grid = None
     for hidden, dim in [(256, 128), (512, 256)]:
         emb = checkpoint(hidden, dim, tempfile.mkdtemp())
         name = f'SH-L10 + SIREN 2×{hidden} → {dim}'
         b, m = best(lambda: embedding_grid(emb.embed, 1.0), repeats)
         print(f'| {name}: embed 1° grid | 64,800 | {b:.2f} | {m:.2f} |')
-        grid = embedding_grid(emb.embed, 1.0)
         b2, m2 = best(lambda: embedding_rgb(embedding_grid(emb.embed, 1.0)), repeats)
         print(f'| {name}: embed 1° grid + PCA → RGB | 64,800 | {b2:.2f} | {m2:.2f} |')
         if hidden == 256:
-            land = land_grid(grid)
-            b3, m3 = best(lambda: embedding_rgb(embedding_grid(emb.embed, 1.0), land=land_grid(grid)), repeats)
+            def map_with_land(embed=emb.embed):
+                grid = embedding_grid(embed, 1.0)
+                return embedding_rgb(grid, land=land_grid(grid))
+            b3, m3 = best(map_with_land, repeats)
             print(f'| {name}: embed + PCA → RGB + land mask + ocean shading | 64,800 | {b3:.2f} | {m3:.2f} |')
             X = emb.embed(sample_sphere(umap_n, seed=0))
     # warm-up on 5,000 points: above 4,096 points UMAP switches from exact neighbours to NN-descent, whose numba code

@@ -1,15 +1,11 @@
 "Run by tests/test_cuda.py, alone or under `torchrun --nproc_per_node 1`: `fit` on CUDA with tiny synthetic modalities."
 import sys
 from location_tying.distributed import process_group
-from location_tying.data import ModalityData
 from location_tying.train import TrainConfig, fit
-import distributed_worker  # three tiny unpaired modalities at real places (same folder)
+from distributed_worker import datasets  # three tiny unpaired modalities at real places (same folder)
 
 CONFIG = dict(method='melt', modalities=('imagery', 'atmosphere', 'toponyms'), degree=15, hidden=32, layers=1, dim=16,
               batch_size=16, epochs=3, lr=1e-3, eps_km=50.0, device='cuda')
-
-def datasets() -> dict:
-    return {m: ModalityData(m, d.lonlat, d.x) for m, d in distributed_worker.datasets().items()}
 
 if __name__ == '__main__':
     with process_group() as procs:  # under torchrun: 'cpu:gloo,cuda:nccl'

@@ -1,12 +1,12 @@
 "Run under `torchrun --nproc_per_node 2` by tests/test_distributed.py: one global batch, split across the processes, against the same batch on one process."
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 import numpy as np
 import torch
 from torch import nn
 from safetensors.torch import save_file
 from location_tying.coords import PLACES, sample_sphere
+from location_tying.data import ModalityData
 from location_tying.location_encoder import make_location_encoder
 from location_tying.modality_encoders import make_modality_encoder
 from location_tying.loss import MELTLoss, SymmetricInfoNCE
@@ -18,9 +18,9 @@ def datasets():
     places = np.array(list(PLACES.values()), np.float32)
     pts = np.concatenate([places, places[:1] + [0.05, 0.02], sample_sphere(12, seed=1)]).astype(np.float32)
     g = torch.Generator().manual_seed(0)
-    return {'imagery': SimpleNamespace(lonlat=pts[:9], x=torch.randint(0, 256, (9, 3, 8, 8), generator=g, dtype=torch.uint8)),
-            'atmosphere': SimpleNamespace(lonlat=pts[9:20], x=torch.rand(11, 12, generator=g) * 4),
-            'toponyms': SimpleNamespace(lonlat=pts[20:], x=torch.randn(1, 384, generator=g))}  # one row: one process gets none
+    return {'imagery': ModalityData('imagery', pts[:9], torch.randint(0, 256, (9, 3, 8, 8), generator=g, dtype=torch.uint8)),
+            'atmosphere': ModalityData('atmosphere', pts[9:20], torch.rand(11, 12, generator=g) * 4),
+            'toponyms': ModalityData('toponyms', pts[20:], torch.randn(1, 384, generator=g))}  # one row: one process gets none
 
 CASES = {  # name -> (loss module, modalities)
     'symmetric': (lambda: SymmetricInfoNCE(eps_km=50.0), ['imagery']),

@@ -16,9 +16,10 @@ TINY = ['--method', 'melt', '--modalities', 'imagery,atmosphere', '--n-per-modal
         '--hidden', '32', '--layers', '1', '--dim', '16', '--batch-size', '64', '--lr', '1e-3']
 EPOCHS = 6
 
-def torchrun(*args, nproc=2, **kw):
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}', *map(str, args)]
-    return cmd if kw.pop('command_only', False) else subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
+def torchrun_cmd(*args, nproc=2):
+    return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={nproc}', *map(str, args)]
+
+def torchrun(*args, **kw): return subprocess.run(torchrun_cmd(*args), capture_output=True, text=True, timeout=600, **kw)
 
 def pretrain_cmd(out, *extra): return ['-m', 'location_tying.cli', 'pretrain', '--out', out, '--epochs', EPOCHS, *TINY, *extra]
 
@@ -32,7 +33,7 @@ def gradients(tmp_path_factory):
 
 def check_case(case, results):
     r0, r1 = results
-    one = {k[len(case) + 5:]: v for k, v in r0.items() if k.startswith(f'{case}.one.')}
+    one = {k.removeprefix(f'{case}.one.'): v for k, v in r0.items() if k.startswith(f'{case}.one.')}
     assert 'loss' in one and 'loss.logit_scale.log_scale' in one and any(k.startswith('location.') for k in one)
     for k, ref in one.items():
         two = r0[f'{case}.two.{k}']
@@ -72,7 +73,7 @@ def test_two_processes_train_what_one_process_trains(two_process_run, tmp_path):
     for k in a: assert torch.allclose(a[k], b[k], atol=1e-4), (k, (a[k] - b[k]).abs().max().item())
 
 def test_killed_process_leaves_checkpoint_and_resume_finishes(two_process_run, tmp_path):
-    proc = subprocess.Popen(torchrun(*pretrain_cmd(tmp_path), command_only=True), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(torchrun_cmd(*pretrain_cmd(tmp_path)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state, deadline = tmp_path / 'state.safetensors', time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline: time.sleep(0.05)
     assert proc.poll() is None, 'the run ended before it could be killed: ' + proc.stderr.read().decode()[-3000:]

@@ -9,15 +9,13 @@ import functools, html, http.server, importlib.util, json, re, threading
 from pathlib import Path
 from urllib.parse import urljoin, urlparse, unquote
 import pytest
+from conftest import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync', '--no-first-run', '--disable-quic']
 NOTEBOOKS = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
 IMAGE_MIMES = ('image/png', 'image/jpeg', 'image/gif', 'image/svg+xml')
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f'{CHROMIUM} missing: make /usr/bin/chromium (Debian package)')
+pytestmark = needs_chromium
 
 
 def _load_docs_tool():
@@ -112,15 +110,6 @@ def check_page(context, base: str, site: Path, href: str) -> dict:
     return dict(problems=problems, images=len(imgs) + svgs, maps=maps, links=links)
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
-
-# module scope: the sync Playwright driver must be stopped before another test module (test_lab.py) starts its own
-@pytest.fixture(scope='module')
-def browser():
-    sync_api = pytest.importorskip('playwright.sync_api')
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 @pytest.fixture(scope='module')
 def context(browser):

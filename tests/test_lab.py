@@ -6,16 +6,14 @@ and must not be blank."""
 import json, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
+from conftest import needs_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / 'nbs' / '12_widgets.ipynb'
 ARTIFACTS = ROOT / 'test-artifacts' / 'lab'  # gitignored
-CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync', '--no-first-run', '--disable-quic']
 RUN_ALL_TIMEOUT_MS = 300_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f'{CHROMIUM} missing: make /usr/bin/chromium (Debian package)')
+pytestmark = needs_chromium
 
 # JupyterLab user settings: no news / update pop-ups, and every cell kept in the DOM (JupyterLab 4 virtualises
 # off-screen cells by default, which would hide widgets from the DOM checks)
@@ -60,7 +58,7 @@ def lab(tmp_path_factory):
     url = f'http://127.0.0.1:{port}'
     try:
         _wait_ready(url, proc)
-        yield url, d
+        yield url
     finally:
         proc.terminate()
         try: proc.wait(20)
@@ -82,7 +80,7 @@ RESET_SESSIONS = """async () => {
   for (const k of await (await fetch('/api/kernels')).json()) await fetch('/api/kernels/' + k.id, {method: 'DELETE', headers: h});
 }"""
 
-def _not_blank(path) -> float:
+def _image_std(path) -> float:
     from PIL import Image, ImageStat
     stat = ImageStat.Stat(Image.open(path).convert('L'))
     return stat.stddev[0]
@@ -150,25 +148,19 @@ def _check(page, seconds):
     for name, target in shots.items():
         if target is not page: target.scroll_into_view_if_needed()
         target.screenshot(path=str(ARTIFACTS / name))
-        assert _not_blank(ARTIFACTS / name) > 10, f'{name} looks blank'
+        assert _image_std(ARTIFACTS / name) > 10, f'{name} looks blank'
     (ARTIFACTS / 'lab-run.json').write_text(json.dumps({'run_all_seconds': round(seconds, 1), 'monitor_steps': steps,
                                                         'monitor_renders_seen': sorted(renders)}))
 
-def test_widgets_notebook_runs_in_jupyterlab(lab):
-    from playwright.sync_api import sync_playwright
-    url, _ = lab
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+def test_widgets_notebook_runs_in_jupyterlab(lab, browser):
+    for attempt in (1, 2):  # one retry: a rare miss under load was seen on these machines (FACTS.md)
+        page = browser.new_page(viewport={'width': 1400, 'height': 1000})
         try:
-            for attempt in (1, 2):  # one retry: a rare miss under load was seen on these machines (FACTS.md)
-                page = browser.new_page(viewport={'width': 1400, 'height': 1000})
-                try:
-                    _check(page, _run_notebook(page, url, _name(attempt))); return
-                except Exception as e:
-                    ARTIFACTS.mkdir(parents=True, exist_ok=True); page.screenshot(path=str(ARTIFACTS / f'failure-{attempt}.png'))
-                    (ARTIFACTS / f'failure-{attempt}.txt').write_text(f'{type(e).__name__}: {e}')
-                    if attempt == 2: raise AssertionError(f'failed twice; first: {first}') from e
-                    first = f'{type(e).__name__}: {e}'
-                    page.evaluate(RESET_SESSIONS)
-                finally: page.close()
-        finally: browser.close()
+            _check(page, _run_notebook(page, lab, _name(attempt))); return
+        except Exception as e:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True); page.screenshot(path=str(ARTIFACTS / f'failure-{attempt}.png'))
+            (ARTIFACTS / f'failure-{attempt}.txt').write_text(f'{type(e).__name__}: {e}')
+            if attempt == 2: raise AssertionError(f'failed twice; first: {first}') from e
+            first = f'{type(e).__name__}: {e}'
+            page.evaluate(RESET_SESSIONS)
+        finally: page.close()

@@ -65,11 +65,12 @@ print(json.dumps(errors))
 
 def proc_nbs(stage: Path, n_workers: int = 2) -> dict[str, str]:
     "Run `nbdev_proc_nbs` in `stage`; when it fails, process each notebook alone to name every failing one."
+    env = _env(stage)
     r = subprocess.run([str(BIN/'nbdev_proc_nbs'), '--n_workers', str(n_workers), '--file_re', FILE_RE],
-                       cwd=stage, env=_env(stage), capture_output=True, text=True)
+                       cwd=stage, env=env, capture_output=True, text=True)
     if r.returncode == 0: return {}
     names = sorted(p.name for p in (stage/'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
-    d = subprocess.run([sys.executable, '-c', _PROC_EACH, *names], cwd=stage, env=_env(stage),
+    d = subprocess.run([sys.executable, '-c', _PROC_EACH, *names], cwd=stage, env=env,
                        capture_output=True, text=True)
     try: errors = json.loads(d.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError): errors = {}
@@ -104,7 +105,7 @@ def split_directives(source: str) -> tuple[dict, str]:
 def frontmatter(nb: dict) -> dict:
     "The YAML front matter nbdev puts in the first raw cell (title, description, output-file); removes the cell."
     c = nb['cells'][0] if nb['cells'] else None
-    src = ''.join(c['source']) if c else ''
+    src = c['source'] if c else ''  # sources are strings: notebooks are read with nbformat
     if c and c['cell_type'] == 'raw' and src.lstrip().startswith('---'):
         nb['cells'].pop(0)
         return yaml.safe_load(src.strip().strip('-')) or {}
@@ -115,8 +116,8 @@ def static_output(out: dict) -> dict | None:
     "A widget output as a static page shows it: its `image/png` snapshot, else its text; never an empty widget box."
     data = out.get('data')
     if not data or WIDGET_VIEW not in data: return out
-    keep = ('image/png',) if 'image/png' in data else ('text/html', 'text/plain')
-    out['data'] = {k: v for k, v in data.items() if k in keep or (k == 'text/plain' and 'image/png' in data)}
+    keep = ('image/png' if 'image/png' in data else 'text/html', 'text/plain')
+    out['data'] = {k: v for k, v in data.items() if k in keep}
     return out if out['data'] else None
 
 
@@ -141,7 +142,6 @@ def prepare(nb: dict) -> dict:
     cells = []
     for c in nb['cells']:
         src = c.get('source', '')
-        c['source'] = src = ''.join(src) if isinstance(src, list) else src
         if c['cell_type'] == 'markdown':
             c['source'] = quarto_markdown(src)
         elif c['cell_type'] == 'code':
@@ -156,8 +156,7 @@ def prepare(nb: dict) -> dict:
                 o = static_output(o)
                 if o is None: continue
                 if 'text/markdown' in o.get('data', {}):
-                    md = o['data']['text/markdown']
-                    o['data']['text/markdown'] = quarto_markdown(''.join(md) if isinstance(md, list) else md)
+                    o['data']['text/markdown'] = quarto_markdown(o['data']['text/markdown'])
                 outs.append(o)
             c['outputs'] = outs
         elif c['cell_type'] == 'raw':
@@ -315,7 +314,7 @@ def render_site(proc: Path, order: list[str], out: Path, cfg: dict) -> list[dict
         fm = frontmatter(nb)
         href = fm.get('output-file') or re.sub(r'^\d+[a-zA-Z0-9]*_', '', name.lower()).replace('.ipynb', '.html')
         title = fm.get('title') or Path(name).stem
-        notebooks[name] = (nb, fm)
+        notebooks[name] = nb
         pages.append(dict(source=name, href=href, title=str(title), description=str(fm.get('description', '') or '')))
     names = {p['source']: p['href'] for p in pages}
     site_url = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
@@ -326,8 +325,7 @@ def render_site(proc: Path, order: list[str], out: Path, cfg: dict) -> list[dict
                             require_js_url='', mathjax_url='', exclude_input_prompt=True, exclude_output_prompt=True)
     out.mkdir(parents=True, exist_ok=True)
     for i, page in enumerate(pages):
-        nb, fm = notebooks[page['source']]
-        nb = prepare(nb)
+        nb = prepare(notebooks[page['source']])
         res = dict(site_nav=site_nav(pages, page['href'], cfg.get('title', 'docs'), cfg.get('git_url', '')),
                    page_title=page['title'], page_description=inline_code(page['description']), page_pager=pager(pages, i),
                    metadata=dict(name=page['title']))
