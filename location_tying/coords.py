@@ -9,7 +9,7 @@ import torch
 
 # %% auto #0
 __all__ = ['PLACES', 'EARTH_RADIUS_KM', 'validate_lonlat', 'sample_sphere', 'haversine', 'lonlat_to_xyz', 'global_grid',
-           'grid_points', 'spatial_blocks', 'blocked_split']
+           'grid_points', 'equal_area_rows', 'spatial_blocks', 'blocked_split']
 
 # %% ../nbs/00_coords.ipynb #c38b02e1
 PLACES = {  # name: [lon, lat] in degrees
@@ -114,25 +114,47 @@ def grid_points(lon:np.ndarray, lat:np.ndarray) -> np.ndarray: # (len(lat) * len
     lo, la = np.meshgrid(lon, lat)
     return np.stack([lo.ravel(), la.ravel()], 1)
 
+# %% ../nbs/00_coords.ipynb #9012c4d1
+def equal_area_rows(block_deg:float=10.0, # the lat/lon cell size whose number of cells the partition matches
+                   ) -> tuple[np.ndarray, np.ndarray]: # (R+1,) row edges as sin(lat) south→north, (R,) cells per row
+    "Rows of an equal-area partition of the sphere into as many cells as a `block_deg` lat/lon grid has."
+    n = int(np.ceil(360 / block_deg)) * int(np.ceil(180 / block_deg))
+    if n < 3: raise ValueError(f"block_deg={block_deg} leaves fewer than 3 blocks; use a smaller block size")
+    cap = np.arccos(1 - 2 / n)  # polar cap colatitude: cap area 2π(1 − cos cap) = 4π/n, one cell
+    n_rows = max(1, round((np.pi - 2 * cap) / np.sqrt(4 * np.pi / n)))  # rows about one cell side high
+    colat = cap + (np.pi - 2 * cap) * np.arange(n_rows + 1) / n_rows
+    ideal = (np.cos(colat[:-1]) - np.cos(colat[1:])) * n / 2  # each row's area in cells (sums to n − 2)
+    counts = np.diff(np.round(np.concatenate([[0.0], np.cumsum(ideal)])))  # rounding with the error carried
+    counts = np.concatenate([[1], counts, [1]]).astype(np.int64)
+    return -1 + 2 * np.concatenate([[0], np.cumsum(counts)]) / n, counts
+
 # %% ../nbs/00_coords.ipynb #49c399d3
 def spatial_blocks(lonlat, # `[lon, lat]` degrees, (N, 2)
-                   block_deg:float=10.0, # block size in degrees
+                   block_deg:float=10.0, # block size: the lat/lon cell side; equal-area blocks match its cell count
+                   scheme:str='equal_area', # 'equal_area' (see `equal_area_rows`) or 'latlon' (degree cells)
                   ) -> np.ndarray: # (N,) int block id; ids run west→east within rows south→north
-    "Assign each point to a `block_deg`-degree grid cell."
+    "Assign each point to a spatial block: an equal-area cell, or a `block_deg`-degree lat/lon cell."
     lon, lat = validate_lonlat(lonlat).T
-    n_col, n_row = int(np.ceil(360 / block_deg)), int(np.ceil(180 / block_deg))
-    col = np.clip(np.floor((lon + 180) / block_deg), 0, n_col - 1).astype(np.int64)
-    row = np.clip(np.floor((lat + 90) / block_deg), 0, n_row - 1).astype(np.int64)
-    return row * n_col + col
+    if scheme == 'latlon':
+        n_col, n_row = int(np.ceil(360 / block_deg)), int(np.ceil(180 / block_deg))
+        col = np.clip(np.floor((lon + 180) / block_deg), 0, n_col - 1).astype(np.int64)
+        row = np.clip(np.floor((lat + 90) / block_deg), 0, n_row - 1).astype(np.int64)
+        return row * n_col + col
+    if scheme != 'equal_area': raise ValueError(f"scheme must be 'equal_area' or 'latlon', got {scheme!r}")
+    z, counts = equal_area_rows(block_deg)
+    row = np.clip(np.searchsorted(z, np.sin(np.radians(lat)), side='right') - 1, 0, len(counts) - 1)
+    col = np.floor((lon + 180) % 360 / 360 * counts[row]).astype(np.int64)  # 180° wraps to −180°
+    return np.concatenate([[0], np.cumsum(counts)])[row] + np.minimum(col, counts[row] - 1)
 
 # %% ../nbs/00_coords.ipynb #00e1e633
 def blocked_split(lonlat, # `[lon, lat]` degrees, (N, 2)
                   test_frac:float=0.2, # target fraction of points in the test set
                   seed:int=0, # which blocks are held out
-                  block_deg:float=10.0, # block size in degrees
+                  block_deg:float=10.0, # block size, see `spatial_blocks`
+                  scheme:str='equal_area', # 'equal_area' or 'latlon', see `spatial_blocks`
                  ) -> np.ndarray: # (N,) bool, True = test
     "Hold out whole spatial blocks, chosen at random, until about `test_frac` of the points are test points."
-    blocks = spatial_blocks(lonlat, block_deg)
+    blocks = spatial_blocks(lonlat, block_deg, scheme)
     ids, counts = np.unique(blocks, return_counts=True)
     order = np.random.default_rng(seed).permutation(len(ids))
     cum = np.cumsum(counts[order])
