@@ -21,7 +21,8 @@ from .checkpoint import save_training_state, load_training_state, save_encoder, 
 from .distributed import processes
 
 # %% auto #0
-__all__ = ['TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'TrainResult', 'fit']
+__all__ = ['TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget', 'epoch_plans', 'budget',
+           'validation_sets', 'validation_losses', 'TrainResult', 'fit']
 
 # %% ../nbs/09b_train.ipynb #6709e642
 @dataclass
@@ -29,7 +30,7 @@ class TrainConfig:
     "Everything a pre-training run depends on."
     method:str = 'melt' # 'satclip' (one modality), 'melt' or 'salt'
     modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES to train with
-    n_per_modality:int = 20_000 # samples drawn per modality (each at its own locations)
+    n_per_modality:int = 20_000 # samples drawn per modality per epoch (each at its own locations)
     fresh_locations:bool = True # redraw the raster modalities' locations every epoch (toponyms stay fixed)
     patch_px:int = 16 # side of the imagery / relief patches
     positional:str = 'sh' # positional encoding of the location encoder (location_encoder registry)
@@ -41,13 +42,16 @@ class TrainConfig:
     batch_size:int = 512 # rows per (joint) batch
     lr:float = 1e-4 # AdamW learning rate (the paper's)
     weight_decay:float = 0.01 # AdamW weight decay (never on the positional encoding)
-    epochs:int = 8 # training epochs
+    epochs:int = 8 # training epochs (ignored when `steps` is set)
+    steps:int|None = None # the budget: location-encoder optimizer steps (the last epoch is cut short); None: `epochs` epochs
     composition:str = 'proportional' # MELT: 'proportional' or 'balanced' joint batches
     salt_order:str = 'fixed' # SALT: 'fixed' or 'shuffled' modality order
     salt_steps_per_epoch:int|None = None # SALT: None = full pass over the active modality, else a fixed step budget
     salt_reset_optimizer:bool = False # SALT: reset a modality encoder's optimiser at the start of its turn
     eps_km:float = 0.0 # same-place masking: pairs closer than this are not negatives
     temperature:float = 0.07 # initial temperature (learnable, clamped)
+    val_n:int = 1024 # validation sample per modality (its own locations, never trained on); 0: no validation
+    val_every:int = 16 # log every modality's validation loss after every `val_every` steps (and after the last)
     seed:int = 0 # seeds the weights, the samples and the batch plans
     device:str = 'cpu' # torch device
 
@@ -60,6 +64,8 @@ class TrainConfig:
             raise ValueError(f'satclip trains with exactly one modality, got {len(self.modalities)}: {self.modalities}')
         if self.method != 'satclip' and len(self.modalities) < 2:
             raise ValueError(f'{self.method} needs at least two modalities; use method="satclip" for one')
+        if self.steps is not None and self.steps < 1: raise ValueError(f'steps must be >= 1 (or None for whole epochs), got {self.steps}')
+        if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
 
     def location_encoder_options(self) -> dict:
         "Keyword arguments for `make_location_encoder`."
@@ -85,10 +91,12 @@ def build_optimizers(config:TrainConfig, models:nn.ModuleDict) -> dict[str, torc
     return opts
 
 # %% ../nbs/09b_train.ipynb #cc732919
-def epoch_datasets(config:TrainConfig, epoch:int, cache:dict) -> dict:
+def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
+                   modalities:tuple|None=None, # the modalities to draw; None: all of `config.modalities`
+                  ) -> dict:
     "Modality datasets for `epoch` (fixed ones are loaded once into `cache`)."
     out = {}
-    for m in config.modalities:
+    for m in modalities or config.modalities:
         fresh = config.fresh_locations and m != 'toponyms'
         seed = config.seed * 100_003 + epoch + 1 if fresh else config.seed
         key = (m, seed)
@@ -99,50 +107,110 @@ def epoch_datasets(config:TrainConfig, epoch:int, cache:dict) -> dict:
     return out
 
 # %% ../nbs/09b_train.ipynb #cb9e01de
-def epoch_plan(config:TrainConfig, datasets:dict, epoch:int) -> list[dict]:
-    "The batches of `epoch`: per step, modality → row indices."
-    sizes = {m: len(datasets[m]) for m in config.modalities}
+def epoch_plan(config:TrainConfig, sizes:dict[str, int], epoch:int) -> list[dict]:
+    "The batches of `epoch` over datasets of `sizes` (modality → rows): per step, modality → row indices."
     if config.method == 'salt':
         schedule = SALTSchedule(sizes, config.batch_size, config.salt_order, config.salt_steps_per_epoch, seed=config.seed)
         ep = schedule.epoch(epoch)
         return [{ep.modality: rows} for rows in ep.steps]
     return JointBatchSampler(sizes, config.batch_size, config.composition, seed=config.seed).epoch(epoch)
 
+# %% ../nbs/09b_train.ipynb #fe340a4e
+@dataclass
+class Budget:
+    "What a run trains: location-encoder optimizer steps, and rows seen of each modality."
+    steps: int
+    rows: dict
+
+    def __repr__(self): return f"Budget({self.steps:,} steps; " + ', '.join(f'{m} {r:,}' for m, r in self.rows.items()) + ' rows)'
+
+def epoch_plans(config:TrainConfig, sizes:dict[str, int], start:int=0, done_steps:int=0):
+    "Yield `(epoch, plan)` from epoch `start` on, until `config.epochs` or, with `config.steps`, the step budget is reached."
+    epoch, steps = start, done_steps
+    while (steps < config.steps) if config.steps is not None else (epoch < config.epochs):
+        plan = epoch_plan(config, sizes, epoch)
+        if config.steps is not None: plan = plan[:config.steps - steps]
+        yield epoch, plan
+        epoch, steps = epoch + 1, steps + len(plan)
+
+def budget(config:TrainConfig, sizes:dict[str, int]|None=None) -> Budget:
+    "The budget of `config`, counted from its batch plans (`sizes`: rows per modality dataset; default `n_per_modality`)."
+    sizes = sizes or {m: config.n_per_modality for m in config.modalities}
+    steps, rows = 0, dict.fromkeys(config.modalities, 0)
+    for _, plan in epoch_plans(config, sizes):
+        steps += len(plan)
+        for step in plan:
+            for m, idx in step.items(): rows[m] += len(idx)
+    return Budget(steps, rows)
+
+# %% ../nbs/09b_train.ipynb #07810062
+def validation_sets(config:TrainConfig) -> dict:
+    "Every modality's fixed validation sample: `val_n` rows at its own locations, never trained on, the same for every seed."
+    if not config.val_n: return {}
+    return {m: load_modality(m, n=config.val_n, seed=0, patch_px=config.patch_px, split='validation', progress=False)
+            for m in config.modalities}
+
+@torch.no_grad()
+def validation_losses(models:nn.ModuleDict, val_sets:dict, device:str) -> dict[str, float]:
+    "Symmetric InfoNCE of each modality on its validation sample, in one batch, with the run's temperature."
+    training = models.training; models.eval()
+    out = {}
+    for m, d in val_sets.items():
+        lonlat = torch.as_tensor(d.lonlat, dtype=torch.float32, device=device)
+        out[m] = models['loss'](models['location'](lonlat), models[m](d.x.to(device)), None, lonlat=lonlat).item()
+    models.train(training)
+    return out
+
 # %% ../nbs/09b_train.ipynb #b6d17cbf
 @dataclass
 class TrainResult:
-    "What `fit` returns: the trained modules and the per-step history."
+    "What `fit` returns: the trained modules, the per-step history and the validation log."
     config: TrainConfig
     models: nn.ModuleDict
-    history: pd.DataFrame # one row per step: epoch, step, modality, loss, temperature, seconds
+    history: pd.DataFrame # one row per step: epoch, step, global_step, modality, loss, temperature, rows, rows_<m>, seconds
+    validation: pd.DataFrame = None # one row per (steps done, modality): global_step, modality, loss
 
     @property
     def location_encoder(self) -> nn.Module: return self.models['location']
+    @property
+    def budget(self) -> Budget: # what was actually trained, counted from the history
+        return Budget(len(self.history), {m: int(self.history[f'rows_{m}'].sum()) for m in self.config.modalities})
     def epochs(self) -> pd.DataFrame:
         "Per-epoch summary of the history."
         return self.history.groupby('epoch').agg(loss=('loss', 'mean'), temperature=('temperature', 'last'),
                                                  seconds=('seconds', 'sum'), rows=('rows', 'sum'), modality=('modality', 'first'))
 
 # %% ../nbs/09b_train.ipynb #631e2e5d
-def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history):
-    info = {'epoch': epoch, 'config': asdict(config), 'history': history}
+def _write_csv(df:pd.DataFrame, path:Path):
+    tmp = path.with_name(path.name + '.tmp'); df.to_csv(tmp, index=False); tmp.replace(path)
+
+def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history, validation):
+    info = {'epoch': epoch, 'config': asdict(config), 'history': history, 'validation': validation}
     save_training_state(out_dir / 'state.safetensors', dict(models.items()), optimizers, info)
     save_encoder(out_dir, models['location'], {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch})
-    tmp = out_dir / 'history.csv.tmp'
-    pd.DataFrame(history).to_csv(tmp, index=False); tmp.replace(out_dir / 'history.csv')
+    _write_csv(pd.DataFrame(history), out_dir / 'history.csv'); _write_csv(pd.DataFrame(validation), out_dir / 'validation.csv')
 
 # %% ../nbs/09b_train.ipynb #bca20457
-def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list]:
+def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list, list]:
     path = out_dir / 'state.safetensors'
-    if not path.exists(): return 0, []
+    if not path.exists(): return 0, [], []
     saved = load_tensors(path)[1].get('info', {}).get('config', {})
-    saved = {k: v for k, v in saved.items() if k not in ('epochs', 'device')}
+    saved = {k: v for k, v in saved.items() if k not in ('epochs', 'steps', 'device')}
     mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items() if k in saved}
     if saved != mine:
         diff = sorted(k for k in saved if saved[k] != mine[k])
         raise ValueError(f'cannot resume from {path}: its config differs in {diff}')
     info = load_training_state(path, dict(models.items()), optimizers)
-    return info['epoch'] + 1, info['history']
+    return info['epoch'] + 1, info['history'], info.get('validation', [])
+
+# %% ../nbs/09b_train.ipynb #cdd1c1be
+def _step_row(config, epoch, step, global_step, indices, loss, temperature, seconds) -> dict:
+    rows = {f'rows_{m}': len(indices.get(m, ())) for m in config.modalities}
+    return dict(epoch=epoch, step=step, global_step=global_step, modality='+'.join(indices), loss=loss,
+                temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds)
+
+def _log_validation(validation:list, models, val_sets, config, steps_done:int):
+    for m, v in validation_losses(models, val_sets, config.device).items(): validation.append(dict(global_step=steps_done, modality=m, loss=v))
 
 # %% ../nbs/09b_train.ipynb #ac712e6d
 def fit(config:TrainConfig, # what to train
@@ -152,23 +220,25 @@ def fit(config:TrainConfig, # what to train
         callbacks:list=(), # called with each step's history row
         progress:bool=True, # show a progress bar
        ) -> TrainResult:
-    "Pre-train a location encoder with SatCLIP, MELT or SALT."
+    "Pre-train a location encoder with SatCLIP, MELT or SALT until its budget is spent."
     from tqdm.auto import tqdm
     out_dir = Path(out_dir) if out_dir is not None else None
     if resume and out_dir is None: raise ValueError('resume=True needs out_dir')
     if out_dir is not None: out_dir.mkdir(parents=True, exist_ok=True)
     models = build_models(config); optimizers = build_optimizers(config, models)
-    start, history = _resume(out_dir, config, models, optimizers) if resume else (0, [])
+    start, history, validation = _resume(out_dir, config, models, optimizers) if resume else (0, [], [])
     procs = processes()  # rank 0 of 1 without a process group
-    step_models = procs.wrap(models)
-    cache, step_total = {}, len(history)
-    for epoch in range(start, config.epochs):
-        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache)
-        plan = epoch_plan(config, data, epoch)
+    step_models, cache = procs.wrap(models), {}
+    sizes = {m: len(datasets[m]) for m in config.modalities} if datasets is not None else {m: config.n_per_modality for m in config.modalities}
+    total, step_total = budget(config, sizes).steps, len(history)
+    val_sets = validation_sets(config) if procs.main else {}
+    if val_sets and not validation: _log_validation(validation, models, val_sets, config, 0)
+    for epoch, plan in epoch_plans(config, sizes, start, step_total):
         active = list(plan[0])
+        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active))
         if config.method == 'salt' and config.salt_reset_optimizer: optimizers[active[0]].state.clear()
         opts = [optimizers['location']] + [optimizers[m] for m in active]
-        bar = tqdm(plan, desc=f'epoch {epoch + 1}/{config.epochs}', disable=not (progress and procs.main), leave=False)
+        bar = tqdm(plan, desc=f'epoch {epoch + 1}', disable=not (progress and procs.main), leave=False)
         for step, indices in enumerate(bar):
             t0 = time.perf_counter()
             batch = make_joint_batch(data, procs.shard(indices), keep_empty=True).to(config.device)
@@ -176,11 +246,11 @@ def fit(config:TrainConfig, # what to train
             except NonFiniteLossError as e:
                 last = f'the last good checkpoint is epoch {epoch} in {out_dir}' if out_dir and epoch > 0 else 'no checkpoint was written'
                 raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {last}. Try a lower lr.') from None
-            row = dict(epoch=epoch, step=step, global_step=step_total, modality='+'.join(active), loss=loss,
-                       temperature=models['loss'].temperature.item(), rows=sum(map(len, indices.values())), seconds=time.perf_counter() - t0)
+            row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
             history.append(row); step_total += 1
+            if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total)
             for cb in callbacks if procs.main else (): cb(row)
             bar.set_postfix(loss=f'{loss:.3f}')
-        if out_dir is not None and procs.main: _checkpoint(out_dir, config, models, optimizers, epoch, history)
+        if out_dir is not None and procs.main: _checkpoint(out_dir, config, models, optimizers, epoch, history, validation)
     procs.barrier()  # when fit returns on any process, the last checkpoint is on disk
-    return TrainResult(config, models, pd.DataFrame(history))
+    return TrainResult(config, models, pd.DataFrame(history), pd.DataFrame(validation, columns=['global_step', 'modality', 'loss']))
