@@ -153,7 +153,7 @@ def _check(page, seconds):
                                                         'monitor_renders_seen': sorted(renders)}))
 
 def test_widgets_notebook_runs_in_jupyterlab(lab, browser):
-    for attempt in (1, 2):  # one retry: a rare miss under load was seen on these machines (FACTS.md)
+    for attempt in (1, 2):  # one retry: a rare miss under load was seen on 2-core machines
         page = browser.new_page(viewport={'width': 1400, 'height': 1000})
         try:
             _check(page, _run_notebook(page, lab, _name(attempt))); return
