@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
-from .coords import validate_lonlat, spatial_blocks, blocked_split, sample_sphere, PLACES
+from .coords import validate_lonlat, spatial_blocks, blocked_split, sample_sphere, haversine, PLACES, EARTH_RADIUS_KM
+from scipy.linalg import cho_factor, cho_solve
 
 # %% auto #0
 __all__ = ['METRICS', 'PRIMARY', 'ALPHAS', 'PROBES', 'COLUMNS', 'split_indices', 'subsample_labels', 'accuracy', 'mae', 'r2',
@@ -21,16 +22,23 @@ def split_indices(lonlat, # `[lon, lat]` degrees, (N, 2)
                   split:str, # 'blocked' (whole spatial blocks held out) or 'random' (points held out)
                   seed:int, # which blocks / points are held out
                   test_frac:float=0.2, # target fraction of test points
-                  block_deg:float=10.0, # block size in degrees ('blocked' only)
+                  block_deg:float=10.0, # block size, see `coords.spatial_blocks` ('blocked' only)
+                  buffer_km:float=0.0, # drop training points closer than this to any test point (0: keep all)
+                  scheme:str='equal_area', # block scheme: 'equal_area' or 'latlon' ('blocked' only)
                  ) -> tuple[np.ndarray, np.ndarray]: # sorted (train_idx, test_idx)
-    "Train / test row indices of a spatially blocked or a random split."
+    "Train / test row indices of a spatially blocked or a random split, optionally with a buffer around the test points."
     lonlat = validate_lonlat(lonlat)
-    if split == 'blocked': is_test = blocked_split(lonlat, test_frac=test_frac, seed=seed, block_deg=block_deg)
+    if split == 'blocked': is_test = blocked_split(lonlat, test_frac=test_frac, seed=seed, block_deg=block_deg, scheme=scheme)
     elif split == 'random':
         is_test = np.zeros(len(lonlat), bool)
         is_test[np.random.default_rng(seed).permutation(len(lonlat))[:int(round(test_frac * len(lonlat)))]] = True
     else: raise ValueError(f"split must be 'blocked' or 'random', got {split!r}")
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    tr, te = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    if buffer_km > 0 and len(te) and len(tr):
+        from sklearn.neighbors import BallTree  # haversine on [lat, lon] radians
+        d, _ = BallTree(np.radians(lonlat[te][:, ::-1]), metric='haversine').query(np.radians(lonlat[tr][:, ::-1]), k=1)
+        tr = tr[d[:, 0] * EARTH_RADIUS_KM >= buffer_km]
+    return tr, te
 
 # %% ../nbs/10_probes.ipynb #e16fa19d
 def subsample_labels(train_idx:np.ndarray, # training row indices
@@ -94,11 +102,12 @@ def inner_folds(lonlat, # training `[lon, lat]` degrees, (n, 2)
                 seed:int, # fold assignment
                 k:int=5, # number of folds (fewer when there are fewer blocks / rows)
                 block_deg:float=10.0, # block size for 'blocked'
+                scheme:str='equal_area', # block scheme for 'blocked', as the outer split
                ) -> np.ndarray: # (n,) fold id in 0 … k-1
     "Fold ids for inner cross-validation that mirror the outer split."
     rng, n = np.random.default_rng(seed), len(lonlat)
     if split == 'blocked':
-        ids, inv = np.unique(spatial_blocks(lonlat, block_deg), return_inverse=True)
+        ids, inv = np.unique(spatial_blocks(lonlat, block_deg, scheme), return_inverse=True)
         if len(ids) >= 2: return (rng.permutation(len(ids)) % min(k, len(ids)))[inv]
     return rng.permutation(n) % max(1, min(k, n))
 
@@ -121,6 +130,50 @@ def _cv_alpha(X, Y, y, kind, folds, alphas) -> float:
             score[i] += (P.argmax(1) == y[va]).sum() if kind == 'classification' else -((P - Y[va]) ** 2).sum()
     return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])])  # the largest α among the best
 
+# %% ../nbs/10_probes.ipynb #e1018d4a
+def _fold_sums(X, Y, folds, fs):
+    "Per fold: row count, column sums of X and Y, X'X and X'Y, and the row indices."
+    idx = [np.flatnonzero(folds == f) for f in fs]
+    return (np.array([len(i) for i in idx]), np.stack([X[i].sum(0) for i in idx]), np.stack([Y[i].sum(0) for i in idx]),
+            np.stack([X[i].T @ X[i] for i in idx]), np.stack([X[i].T @ Y[i] for i in idx]), idx)
+
+def _alpha_scores(Z, B, s, my, alphas, Yv, yv, kind) -> np.ndarray:
+    "Validation score of every α from rows `Z` in an eigenbasis: predictions Z diag(1/(s+α)) B + my, one float32 product."
+    A, K = len(alphas), B.shape[1]
+    Bw = (B[None] / (s[None, :, None] + alphas[:, None, None])).transpose(1, 0, 2).reshape(len(s), A * K)
+    P = (Z.astype(np.float32) @ Bw.astype(np.float32)).reshape(len(Z), A, K) + my.astype(np.float32)
+    if kind == 'classification': return (P.argmax(-1) == yv[:, None]).sum(0)
+    return -((P - Yv[:, None, :]) ** 2).sum((0, 2))
+
+# %% ../nbs/10_probes.ipynb #262cb3d8
+def _cv_alpha_fast(X, Y, y, kind, folds, alphas):
+    "As `_cv_alpha`, from per-fold sums (primal) or the kernel (dual, fewer rows than features); also returns the sums."
+    fs = np.unique(folds)
+    if len(fs) < 2: return 1.0, None
+    n, D = X.shape
+    sums = cnt, sx, sy, G, XY, idx = _fold_sums(X, Y, folds, fs)
+    Gt, XYt, sxt, syt, score = G.sum(0), XY.sum(0), sx.sum(0), sy.sum(0), np.zeros(len(alphas))
+    for j, va in enumerate(idx):
+        nt = n - cnt[j]; mx, my = (sxt - sx[j]) / nt, (syt - sy[j]) / nt
+        if nt >= D:  # primal: the other folds' centred Gram matrix, by subtraction
+            s, V = np.linalg.eigh(Gt - G[j] - nt * np.outer(mx, mx))
+            B, Z = V.T @ (XYt - XY[j] - nt * np.outer(mx, my)), (X[va] - mx) @ V
+        else:  # dual: the other folds' centred rows' kernel
+            tr = np.concatenate([idx[i] for i in range(len(idx)) if i != j]); Xc = X[tr] - mx
+            s, U = np.linalg.eigh(Xc @ Xc.T)
+            B, Z = U.T @ (Y[tr] - my), ((X[va] - mx) @ Xc.T) @ U
+        score += _alpha_scores(Z, B, np.clip(s, 0, None), my, alphas, Y[va], None if y is None else y[va], kind)
+    return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])]), sums
+
+def _ridge_fit(X, Y, alpha, sums=None):
+    "Ridge with intercept at one α: a Cholesky solve in the primal (reusing the fold sums) or the dual."
+    n, D = X.shape
+    G, XY, sx, sy = (X.T @ X, X.T @ Y, X.sum(0), Y.sum(0)) if sums is None else (sums[3].sum(0), sums[4].sum(0), sums[1].sum(0), sums[2].sum(0))
+    mx, my = sx / n, sy / n
+    if n >= D: W = cho_solve(cho_factor(G - n * np.outer(mx, mx) + alpha * np.eye(D)), XY - n * np.outer(mx, my))
+    else: Xc = X - mx; W = Xc.T @ cho_solve(cho_factor(Xc @ Xc.T + alpha * np.eye(n)), Y - my)
+    return W, my - mx @ W
+
 # %% ../nbs/10_probes.ipynb #560bf5cf
 def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
                  y_train:np.ndarray, # (n,) class labels or regression targets
@@ -137,8 +190,9 @@ def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
     else: ys = y_train
     Y, classes = _targets(ys, kind)
     yi = Y.argmax(1) if kind == 'classification' else None
-    W, b = ridge_path(X, Y, [_cv_alpha(X, Y, yi, kind, folds, ALPHAS if alphas is None else np.asarray(alphas))])
-    P = Xt @ W[0] + b[0]
+    alpha, sums = _cv_alpha_fast(X, Y, yi, kind, folds, ALPHAS if alphas is None else np.asarray(alphas))
+    W, b = _ridge_fit(X, Y, alpha, sums)
+    P = Xt @ W + b
     return classes[P.argmax(1)] if kind == 'classification' else P[:, 0] * sd + mu
 
 # %% ../nbs/10_probes.ipynb #cc309ef0
@@ -242,12 +296,12 @@ def _features(featurize, task) -> np.ndarray:
     return X
 
 # %% ../nbs/10_probes.ipynb #cd7f0381
-def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg):
+def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme='equal_area', buffer_km=0.0):
     lonlat, y = validate_lonlat(task.lonlat), np.asarray(task.y)
-    tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg)
+    tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg, buffer_km, block_scheme)
     for fraction in fractions:
         tr = subsample_labels(tr_all, fraction, seed, y=y if task.kind == 'classification' else None)
-        folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg)
+        folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg, scheme=block_scheme)
         for probe in probes:
             if probe in full_label_only and fraction < 1: continue
             p = PROBES[probe](X[tr], y[tr], X[te], task.kind, folds=folds, seed=seed)
@@ -266,6 +320,8 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
              full_label_only=('mlp',), # probes run only at fraction 1.0
              test_frac:float=0.2, # test share of each split
              block_deg:float=10.0, # block size of blocked splits and inner folds
+             block_scheme:str='equal_area', # 'equal_area' or 'latlon' blocks (`coords.spatial_blocks`)
+             buffer_km:float=0.0, # drop training points this close to a test point (`split_indices`)
              blas_threads:int|None=1, # BLAS threads while probing (None: leave as is); small matrices run fastest on one
             ) -> ProbeResults:
     "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task."
@@ -277,7 +333,7 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
         with threadpool_limits(blas_threads):
             for split in splits:
                 for seed in seeds:
-                    rows += _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg)
+                    rows += _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
 # %% ../nbs/10_probes.ipynb #c67565f6
