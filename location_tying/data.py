@@ -16,10 +16,10 @@ from .coords import validate_lonlat, sample_sphere, EARTH_RADIUS_KM
 
 # %% auto #0
 __all__ = ['MODALITIES', 'TASKS', 'SOURCES', 'SECTION_DENSITY', 'CITY_COLUMNS', 'DERIVED', 'RASTERS', 'TEXT_MODEL', 'TEXT_DIM',
-           'TASK_KINDS', 'SUMMIT', 'SOUTH_LIMIT', 'COUNTRY_MAX_KM', 'ICE_WHITE', 'file_sha256', 'source_path',
-           'cache_dir', 'data_dir', 'city_sections', 'build_data', 'load_cities', 'grid_centres', 'cell_index',
-           'load_raster', 'raster_at', 'is_land', 'extract_patches', 'ModalityData', 'derived_seed', 'land_sample',
-           'name_keys', 'embed_names', 'load_modality', 'TaskData', 'koppen_classes', 'country_classes',
+           'VALIDATION_PLACES', 'TASK_KINDS', 'SUMMIT', 'SOUTH_LIMIT', 'COUNTRY_MAX_KM', 'ICE_WHITE', 'file_sha256',
+           'source_path', 'cache_dir', 'data_dir', 'city_sections', 'build_data', 'load_cities', 'grid_centres',
+           'cell_index', 'load_raster', 'raster_at', 'is_land', 'extract_patches', 'ModalityData', 'derived_seed',
+           'land_sample', 'name_keys', 'embed_names', 'load_modality', 'TaskData', 'koppen_classes', 'country_classes',
            'population_density', 'nearest_cities', 'nearest_country', 'on_greenland', 'nearest_place_km', 'is_ice',
            'load_task']
 
@@ -390,25 +390,35 @@ def embed_names(names, # place names (any sequence of str)
     return ce[np.searchsorted(ck, keys)]
 
 # %% ../nbs/01_data.ipynb #fd617315
-def _toponym_sample(n:int, seed:int) -> tuple:
-    cities = load_cities()
-    if n > len(cities): raise ValueError(f"toponyms: asked for {n} places, cities1000 has {len(cities)}")
-    idx = np.random.default_rng(derived_seed(seed, 'toponyms')).choice(len(cities), n, replace=False)
+VALIDATION_PLACES = 10_000  # cities1000 places held out of every toponym training sample, for validation
+
+@lru_cache(None)
+def _toponym_pools() -> dict:
+    "cities1000 row indices split once, the same for every seed: 'validation' (`VALIDATION_PLACES` places), 'train' (the rest)."
+    order = np.random.default_rng(derived_seed(0, 'toponyms:pools')).permutation(len(load_cities()))
+    return {'validation': np.sort(order[:VALIDATION_PLACES]), 'train': np.sort(order[VALIDATION_PLACES:])}
+
+def _toponym_sample(n:int, seed:int, split:str) -> tuple:
+    cities, pool = load_cities(), _toponym_pools()[split]
+    if n > len(pool): raise ValueError(f"toponyms: asked for {n} places, the {split} pool of cities1000 has {len(pool)}")
+    idx = pool[np.random.default_rng(derived_seed(seed, f'toponyms:{split}')).choice(len(pool), n, replace=False)]
     return cities[['lon', 'lat']].to_numpy()[idx], cities['name'].to_numpy()[idx]
 
 def load_modality(name:str, # one of `MODALITIES`
                   n:int, # number of locations
-                  seed:int, # sample seed (the result is a pure function of name, n, seed, patch_px)
+                  seed:int, # sample seed (the result is a pure function of name, n, seed, patch_px, split)
                   patch_px:int=16, # patch side for imagery/relief
                   progress:bool=True, # progress bar when toponym names must be embedded
+                  split:str='train', # 'train', or 'validation': a sample no training run draws (held-out places; an independent stream of raster locations)
                  ) -> ModalityData:
     "A fresh sample of one modality at its own locations: land points for rasters, cities1000 places for toponyms."
     if name not in MODALITIES: raise ValueError(f"unknown modality {name!r}; known: {', '.join(MODALITIES)}")
+    if split not in ('train', 'validation'): raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
     if name == 'toponyms':
-        lonlat, names = _toponym_sample(n, seed)
+        lonlat, names = _toponym_sample(n, seed, split)
         x = torch.from_numpy(embed_names(names, progress=progress))
     else:
-        lonlat = land_sample(n, seed, name)
+        lonlat = land_sample(n, seed, name if split == 'train' else f'{name}:validation')
         if name == 'atmosphere': x = torch.from_numpy(raster_at(_raw('atmosphere'), lonlat).astype(np.float32) / np.float32(20))
         else: x = torch.from_numpy(extract_patches(_raw(name), lonlat, patch_px))
     return ModalityData(name, lonlat.astype(np.float32), x)
