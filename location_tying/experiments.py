@@ -163,8 +163,10 @@ def paired_stability(table:pd.DataFrame, a:str, b:str) -> pd.DataFrame:
 
 # %% ../nbs/13_experiments.ipynb #1bba81c1
 def probe_key(tasks, settings:Settings, weights:Path|None=None, extra:str='') -> str:
-    "sha256 of what a probe result depends on: the tasks' samples and labels, the protocol, and the encoder's weights file."
+    "sha256 of what a probe result depends on: the tasks' samples and labels, the protocol and its code, and the encoder's weights file."
+    import location_tying.probes
     h = hashlib.sha256(json.dumps([list(settings.seeds), list(settings.fractions), list(settings.splits)]).encode())
+    h.update(Path(location_tying.probes.__file__).read_bytes())  # a change to the probes' code probes again
     for t in tasks: h.update(t.name.encode()); h.update(np.ascontiguousarray(t.lonlat).tobytes()); h.update(np.ascontiguousarray(t.y).tobytes())
     if weights is not None: h.update(Path(weights).read_bytes())
     h.update(extra.encode())
