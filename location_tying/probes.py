@@ -4,18 +4,20 @@
 
 # %% ../nbs/10_probes.ipynb #a506cc11
 from __future__ import annotations
-import warnings
+import math, functools, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
+import torch
 from threadpoolctl import threadpool_limits
 from .coords import validate_lonlat, spatial_blocks, blocked_split, sample_sphere, haversine, PLACES, EARTH_RADIUS_KM
 from scipy.linalg import cho_factor, cho_solve
 
 # %% auto #0
-__all__ = ['METRICS', 'PRIMARY', 'ALPHAS', 'PROBES', 'COLUMNS', 'split_indices', 'subsample_labels', 'accuracy', 'mae', 'r2',
-           'macro_f1', 'ridge_path', 'inner_folds', 'linear_probe', 'mlp_probe', 'ProbeResults', 'to_markdown',
-           'evaluate', 'lonlat_features', 'sh_features']
+__all__ = ['METRICS', 'PRIMARY', 'ALPHAS', 'PROBES', 'BATCHED', 'COLUMNS', 'split_indices', 'subsample_labels', 'accuracy', 'mae',
+           'r2', 'macro_f1', 'ridge_path', 'inner_folds', 'linear_probe', 'mlp_fit_predict', 'mlp_probe',
+           'ProbeResults', 'to_markdown', 'evaluate', 'lonlat_features', 'sh_features']
 
 # %% ../nbs/10_probes.ipynb #2ccfb7b5
 def split_indices(lonlat, # `[lon, lat]` degrees, (N, 2)
@@ -195,29 +197,144 @@ def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
     P = Xt @ W + b
     return classes[P.argmax(1)] if kind == 'classification' else P[:, 0] * sd + mu
 
-# %% ../nbs/10_probes.ipynb #cc309ef0
+# %% ../nbs/10_probes.ipynb #959f9158
+@functools.lru_cache(None)
+def _fast_bf16() -> bool:
+    "Does this CPU multiply bfloat16 matrices in hardware (AMX or AVX-512 BF16)? Never required: float32 otherwise."
+    try: flags = open('/proc/cpuinfo').read()
+    except OSError: return False
+    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+
+def _glorot(seed:int, shape, fan_in:int, fan_out:int, gain:float=6.0) -> torch.Tensor:
+    "Uniform Glorot init ±√(gain / (fan_in + fan_out)) from its own seeded generator (gain 6 for ReLU layers, 2 for the output)."
+    g = torch.Generator().manual_seed(int(seed))
+    return ((torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1) * math.sqrt(gain / (fan_in + fan_out))).float()
+
+# %% ../nbs/10_probes.ipynb #c624fe7f
+def _mlp_data(X, y, trains, seeds, kind, val_frac, dtype):
+    "Per fit: standardised training rows (stacked, zero-padded), statistics, fit / validation row split and targets."
+    Xf, S, ntr = torch.from_numpy(np.asarray(X, np.float32)), len(seeds), max(len(t) for t in trains)
+    Xtr, stats, fit, val = torch.zeros(S, ntr, X.shape[1], dtype=dtype), [], [], []
+    Yt = torch.zeros(S, ntr, dtype=torch.long if kind == 'classification' else torch.float32)
+    for s, (seed, tr) in enumerate(zip(seeds, trains)):
+        tr = np.asarray(tr); rows = Xf[torch.from_numpy(tr)]
+        mu, sd = rows.mean(0), rows.std(0, unbiased=False); sd = torch.where(sd > 1e-6, sd, 1.0)
+        Xtr[s, :len(tr)] = (rows - mu) / sd
+        if kind == 'classification': Yt[s, :len(tr)] = torch.from_numpy(y[tr]); ys = (0.0, 1.0)
+        else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s, :len(tr)] = torch.from_numpy((y[tr] - ys[0]) / ys[1])
+        stats.append((mu, sd, *ys))
+        perm = np.random.default_rng(seed).permutation(len(tr)); nv = int(round(val_frac * len(tr))) if len(tr) >= 20 else 0
+        fit.append(perm[nv:]); val.append(perm[:nv] if nv else perm)  # too few rows: validate on the training rows
+    return Xtr.view(S * ntr, -1), Yt.view(-1), stats, fit, val, ntr
+
+# %% ../nbs/10_probes.ipynb #a719e5f2
+def _mlp_forward(W1, b1, W2, b2, Xb):
+    "Hidden activations (S, B, H) and outputs (S, B, K); X W₁ in the dtype of `Xb`, the rest in float32."
+    Z1 = torch.bmm(Xb, W1.to(Xb.dtype)).float().add_(b1) if Xb.dtype != torch.float32 else torch.baddbmm(b1, Xb, W1)
+    A = Z1.clamp_(min=0)
+    return A, torch.baddbmm(b2, A, W2)
+
+def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2):
+    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit."
+    W1, b1, W2, b2 = P
+    if kind == 'classification':
+        dZ2 = torch.softmax(Z2, -1); dZ2.scatter_add_(2, yb[..., None], torch.full(yb.shape + (1,), -1.0)); dZ2.mul_(wb)
+    else: dZ2 = (Z2 - yb[..., None]).mul_(wb)
+    dec = l2 * wb.amax(1, keepdim=True)  # sklearn's penalty: l2 / batch size
+    dA = torch.ops.aten.threshold_backward(torch.bmm(dZ2, W2.transpose(1, 2)), A, 0)  # ReLU mask in one kernel
+    return [torch.bmm(Xb.transpose(1, 2), dA.to(Xb.dtype)).float().add_(W1 * dec), dA.sum(1, keepdim=True),
+            torch.bmm(A.transpose(1, 2), dZ2).add_(W2 * dec), dZ2.sum(1, keepdim=True)]
+
+def _adam(P, G, M1, M2, t, on, lr):
+    "One Adam step (β 0.9 / 0.999) for the fits with `on` = 1; `t` counts each fit's own steps."
+    t += on
+    lr_t = lr * torch.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t).clamp(min=1e-12) * on
+    for p, g, m, v in zip(P, G, M1, M2):
+        m.lerp_(g, 0.1 * on); v.mul_(1 - 0.001 * on).addcmul_(g, g * (0.001 * on))
+        p.sub_(lr_t * m / (v.sqrt() + 1e-8))
+
+# %% ../nbs/10_probes.ipynb #a193ec83
+def _mlp_score(Z2, yv, vv, kind):
+    "Validation accuracy or R² per fit, over the rows with `vv` = 1."
+    if kind == 'classification': return ((Z2.argmax(-1) == yv).float() * vv).sum(1) / vv.sum(1).clamp(min=1)
+    n = vv.sum(1, keepdim=True).clamp(min=1); mt = (yv * vv).sum(1, keepdim=True) / n
+    return 1 - ((Z2[..., 0] - yv) ** 2 * vv).sum(1) / ((yv - mt) ** 2 * vv).sum(1).clamp(min=1e-12)
+
+def _epoch_batches(fit, act, rngs, batch_size, off):
+    "Row indices (fits, steps, batch_size) and weights 1/batch size (0: padding) of one epoch; each fit cuts its own rows into equal batches."
+    nst = [max(1, math.ceil(len(fit[s]) / batch_size)) for s in act]
+    steps, B = max(nst), batch_size  # padded to the full batch size: a fit's sums never depend on the other fits
+    idx, w = torch.zeros(len(act), steps, B, dtype=torch.long), torch.zeros(len(act), steps, B)
+    for i, (s, k) in enumerate(zip(act, nst)):
+        for j, c in enumerate(np.array_split(rngs[s].permutation(fit[s]), k)):
+            idx[i, j, :len(c)] = torch.from_numpy(c + off[s]); w[i, j, :len(c)] = 1.0 / len(c)
+    return idx, w
+
+# %% ../nbs/10_probes.ipynb #1fe290d3
+def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
+                    y:np.ndarray, # (N,) class labels or regression targets
+                    trains:list, # per fit: training row indices
+                    tests:list, # per fit: test row indices
+                    kind:str, # 'classification' or 'regression'
+                    seeds:list, # per fit: seed of its validation rows, init and batch order
+                    hidden:int=64, lr:float=3e-3, batch_size:int=512, patience:int=3, max_epochs:int=200,
+                    val_frac:float=0.1, l2:float=1e-4, tol:float=1e-4,
+                    bf16:bool|None=None, # bfloat16 inputs to the large products; None: where the CPU has hardware for it
+                   ) -> list: # per fit: (m,) predictions
+    "Train one-hidden-layer MLPs for several fits at once (stacked weights, batched products) with early stopping; predict each fit's test rows."
+    y, S = np.asarray(y), len(seeds)
+    if kind == 'classification': classes, y = np.unique(y, return_inverse=True); K = len(classes)
+    else: y, K = y.astype(np.float64), 1
+    dt = torch.bfloat16 if (_fast_bf16() if bf16 is None else bf16) else torch.float32
+    Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
+    D, off = Xtr.shape[1], [s * ntr for s in range(S)]
+    params = [torch.stack([_glorot(4 * s, (D, hidden), D, hidden) for s in seeds]), torch.stack([_glorot(4 * s + 1, (1, hidden), D, hidden) for s in seeds]),
+              torch.stack([_glorot(4 * s + 2, (hidden, K), hidden, K, 2.0) for s in seeds]), torch.stack([_glorot(4 * s + 3, (1, K), hidden, K, 2.0) for s in seeds])]
+    if kind == 'classification':  # classes a fit never saw get a bias of -10⁴: never predicted, no gradient
+        for s, tr in enumerate(trains): params[3][s, 0, np.setdiff1d(np.arange(K), y[np.asarray(tr)])] = -1e4
+    m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 1, 1)
+    vidx = [torch.from_numpy(v + o) for v, o in zip(val, off)]
+    best, best_sc, bad = [p.clone() for p in params], torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
+    rngs, act = [np.random.default_rng([int(s), 1]) for s in seeds], np.arange(S)
+    for epoch in range(max_epochs):
+        idx, w = _epoch_batches(fit, act, rngs, batch_size, off)
+        P, M1, M2, ta = [p[act] for p in params], [m[act] for m in m1], [m[act] for m in m2], t[act]
+        for j in range(idx.shape[1]):
+            Xb = Xtr.index_select(0, idx[:, j].reshape(-1)).view(len(act), -1, D)
+            A, Z2 = _mlp_forward(*P, Xb)
+            _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[:, j]], w[:, j, :, None], kind, l2), M1, M2, ta, (w[:, j, :1, None] > 0).float(), lr)
+        for full, part in zip(params + m1 + m2 + [t], P + M1 + M2 + [ta]): full[act] = part
+        sc = torch.stack([_mlp_score(_mlp_forward(*[p[i:i + 1] for p in P], Xtr[vidx[s]][None])[1], Yt[vidx[s]][None], torch.ones(1, len(vidx[s])), kind)[0]
+                          for i, s in enumerate(act)])
+        a = torch.from_numpy(act); better = sc > best_sc[a]
+        bad[a] = torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
+        for bp, p in zip(best, P): bp[a[better]] = p[better]
+        best_sc[a] = torch.maximum(best_sc[a], sc)
+        act = act[(bad[a] <= patience).numpy()]
+        if not len(act): break
+    out = []
+    for s, te in enumerate(tests):
+        mu, sd, ym, ysd = stats[s]
+        _, Z2 = _mlp_forward(*[p[s:s + 1] for p in best], ((torch.from_numpy(np.asarray(X[np.asarray(te)], np.float32)) - mu) / sd).to(dt)[None])
+        out.append(classes[Z2[0].argmax(-1).numpy()] if kind == 'classification' else Z2[0, :, 0].double().numpy() * ysd + ym)
+    return out
+
+# %% ../nbs/10_probes.ipynb #48d3de91
 def mlp_probe(X_train:np.ndarray, # (n, D) features of the training rows
               y_train:np.ndarray, # (n,) class labels or regression targets
               X_test:np.ndarray, # (m, D) features of the test rows
               kind:str, # 'classification' or 'regression'
               folds:np.ndarray=None, # unused (early stopping uses its own validation rows); common probe signature
-              seed:int=0, # weight init and validation rows
-              hidden:int=64, # width of the hidden layer
+              seed:int=0, # weight init, validation rows and batch order
+              **kwargs, # passed to `mlp_fit_predict` (hidden, lr, patience, bf16, ...)
              ) -> np.ndarray: # (m,) predictions
-    "Fit a one-hidden-layer scikit-learn MLP with early stopping and predict the test rows."
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-    from sklearn.exceptions import ConvergenceWarning
-    (X, Xt), _ = _standardise(np.asarray(X_train, float), np.asarray(X_test, float))
-    X, Xt = X.astype(np.float32), Xt.astype(np.float32)  # float32 halves the time; plenty for a probe
-    kw = dict(hidden_layer_sizes=(hidden,), early_stopping=True, n_iter_no_change=5, max_iter=200, batch_size=min(512, len(X)),
-              learning_rate_init=3e-3, random_state=seed)
-    with warnings.catch_warnings():  # hitting max_iter is fine for a probe
-        warnings.simplefilter('ignore', ConvergenceWarning)
-        if kind == 'classification': return MLPClassifier(**kw).fit(X, np.asarray(y_train)).predict(Xt)
-        (ys,), (mu, sd) = _standardise(np.asarray(y_train, float))
-        return MLPRegressor(**kw).fit(X, ys.astype(np.float32)).predict(Xt).astype(float) * sd + mu
+    "Fit a one-hidden-layer MLP with early stopping and predict the test rows (one fit of `mlp_fit_predict`)."
+    n = len(X_train)
+    y_all = np.concatenate([np.asarray(y_train), np.resize(np.asarray(y_train), len(X_test))])  # test labels are never read
+    return mlp_fit_predict(np.concatenate([X_train, X_test]), y_all, [np.arange(n)], [np.arange(n, n + len(X_test))], kind, [seed], **kwargs)[0]
 
 PROBES = {'linear': linear_probe, 'mlp': mlp_probe}
+BATCHED = {'mlp': mlp_fit_predict}  # probes `evaluate` runs for all seeds and splits of a task at once
 
 # %% ../nbs/10_probes.ipynb #c60f0034
 COLUMNS = ['method', 'task', 'split', 'fraction', 'seed', 'probe', 'metric', 'value', 'n_train', 'n_test']
@@ -296,7 +413,7 @@ def _features(featurize, task) -> np.ndarray:
     return X
 
 # %% ../nbs/10_probes.ipynb #cd7f0381
-def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme='equal_area', buffer_km=0.0):
+def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme='equal_area', buffer_km=0.0, jobs=None):
     lonlat, y = validate_lonlat(task.lonlat), np.asarray(task.y)
     tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg, buffer_km, block_scheme)
     for fraction in fractions:
@@ -304,12 +421,32 @@ def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_f
         folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg, scheme=block_scheme)
         for probe in probes:
             if probe in full_label_only and fraction < 1: continue
+            if probe in BATCHED and jobs is not None:  # collected, trained later with the task's other fits
+                jobs.setdefault(probe, []).append(dict(split=split, fraction=fraction, seed=seed, tr=tr, te=te)); continue
             p = PROBES[probe](X[tr], y[tr], X[te], task.kind, folds=folds, seed=seed)
             for metric, fn in METRICS[task.kind].items():
                 yield dict(task=task.name, split=split, fraction=fraction, seed=seed, probe=probe, metric=metric,
                            value=fn(y[te], p), n_train=len(tr), n_test=len(te))
 
+# %% ../nbs/10_probes.ipynb #0a73d65b
+def _batched_rows(X, task, jobs, probe):
+    "Result rows of a batched probe, all of a task's (split, seed) fits trained together."
+    y = np.asarray(task.y)
+    preds = BATCHED[probe](X, y, [j['tr'] for j in jobs], [j['te'] for j in jobs], task.kind, [j['seed'] for j in jobs])
+    for j, p in zip(jobs, preds):
+        for metric, fn in METRICS[task.kind].items():
+            yield dict(task=task.name, split=j['split'], fraction=j['fraction'], seed=j['seed'], probe=probe, metric=metric,
+                       value=fn(y[j['te']], p), n_train=len(j['tr']), n_test=len(j['te']))
+
 # %% ../nbs/10_probes.ipynb #1656eba8
+@contextmanager
+def _torch_threads(n:int|None):
+    "Set torch's intra-op threads for a while (None: leave as is)."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
 def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `encoder.embed`, `lonlat_features`, ...
              tasks, # list of tasks (`data.TaskData` or anything with name, lonlat, y, kind)
              splits=('blocked', 'random'), # outer split kinds
@@ -322,7 +459,7 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
              block_deg:float=10.0, # block size of blocked splits and inner folds
              block_scheme:str='equal_area', # 'equal_area' or 'latlon' blocks (`coords.spatial_blocks`)
              buffer_km:float=0.0, # drop training points this close to a test point (`split_indices`)
-             blas_threads:int|None=1, # BLAS threads while probing (None: leave as is); small matrices run fastest on one
+             blas_threads:int|None=1, # BLAS and torch threads while probing (None: leave as is); small matrices run fastest on one
             ) -> ProbeResults:
     "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task."
     for p in probes:
@@ -330,10 +467,12 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
     rows = []
     for task in tasks:
         X = _features(featurize, task)
-        with threadpool_limits(blas_threads):
+        jobs = {}
+        with threadpool_limits(blas_threads), _torch_threads(blas_threads):
             for split in splits:
                 for seed in seeds:
-                    rows += _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)
+                    rows += _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km, jobs)
+            for probe, js in jobs.items(): rows += _batched_rows(X, task, js, probe)
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
 # %% ../nbs/10_probes.ipynb #c67565f6
