@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, json, shutil, time
 from dataclasses import dataclass, field, asdict, replace
+from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ class Settings:
     geoclip:bool = True # include GeoCLIP's pretrained encoder as a baseline when its weights are installed
 
 SETTINGS = {  # n_per_modality / batch_per_modality is a multiple of 12, so SALT's turns divide evenly for 2, 3 and 4 modalities
-    'quick': Settings(train=dict(n_per_modality=9216, val_every=8)),  # 4 MELT epochs of 36 steps
+    'quick': Settings(train=dict(n_per_modality=9216, val_every=8), seeds=(0, 1, 2)),  # 4 MELT epochs of 36 steps; 3 × 3 seed pairs
     'full': Settings(train=dict(n_per_modality=49_152, lr=1e-4, val_every=48), steps=4800, batch_per_modality=512),  # the paper's batch 2048 with 4 modalities, 50 MELT epochs
 }
 
@@ -194,6 +195,7 @@ def _draw_map(name:str, embed, out:Path, res_deg:float=1.0):
 # %% ../nbs/13_experiments.ipynb #b4261f50
 def _train_and_probe(name:str, config:TrainConfig, tasks, settings:Settings, out:Path, progress:bool) -> ProbeResults:
     "Train (or resume) one method at one seed, probe it, and tag its results with the seed and the budget trained."
+    t0 = time.perf_counter()
     ckpt = out / 'checkpoints' / name / f'seed-{config.seed}'
     result = fit(config, out_dir=ckpt, resume=True, progress=progress)
     encoder = load_encoder(ckpt)
@@ -203,21 +205,48 @@ def _train_and_probe(name:str, config:TrainConfig, tasks, settings:Settings, out
     d['train_seed'], d['steps'], d['train_seconds'] = config.seed, b.steps, round(float(result.history.seconds.sum()), 2)
     for m in MODALITIES: d[f'rows_{m}'] = b.rows.get(m, 0)
     if config.seed == settings.train_seeds[0]: _draw_map(name, encoder.embed, out)
+    print(f'{name:18s} seed {config.seed}: trained and probed in {time.perf_counter() - t0:5.1f} s', flush=True)
     return ProbeResults(d)
 
+@lru_cache(None)
+def _tasks(n:int, seed:int) -> list: return [load_task(t, n=n, seed=seed) for t in TASKS]
+
+def _job(name:str, config:TrainConfig, settings:dict, out:Path) -> pd.DataFrame:
+    "One (method, seed) of the grid in a worker process (`settings` as a dict): one thread, its own copy of the tasks."
+    torch.set_num_threads(1); settings = Settings(**settings)
+    return _train_and_probe(name, config, _tasks(settings.task_n, settings.task_seed), settings, out, False).df
+
 # %% ../nbs/13_experiments.ipynb #19077a2f
+def _warm_text_cache(settings:Settings):
+    "Embed every toponym name the grid will train or validate on once, here, so worker processes only read the cache."
+    from location_tying.data import load_modality
+    for config in {c.seed: c for s in settings.train_seeds for c in method_configs(settings, s).values() if 'toponyms' in c.modalities}.values():
+        load_modality('toponyms', n=config.n_per_modality, seed=config.seed, progress=False)
+        if config.val_n: load_modality('toponyms', n=config.val_n, seed=0, split='validation', progress=False)
+
+def _run_grid(jobs:list, tasks, settings:Settings, out:Path, progress:bool, workers:int) -> list:
+    if workers <= 1: return [_train_and_probe(n, c, tasks, settings, out, progress) for n, c in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from location_tying import experiments  # the worker runs the installed module's function (picklable by name)
+    _warm_text_cache(settings)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:  # spawn: no fork of a threaded torch
+        futures = [pool.submit(experiments._job, n, c, asdict(settings), out) for n, c in jobs]
+        return [ProbeResults(f.result()) for f in futures]
+
 def reproduce(out:str|Path, # results folder
               mode:str='quick', # a key of `SETTINGS`
               fresh:bool=False, # delete earlier results in `out` first
-              progress:bool=True, # progress bars while training
+              progress:bool=True, # progress bars while training (one worker only)
               settings:Settings|None=None, # overrides `mode`
+              workers:int=2, # processes that train and probe (method, seed) pairs side by side, one thread each
              ) -> ProbeResults:
     "Train every method of the grid at a matched budget for every seed, probe them and the baselines; write results.csv, budgets.csv, results.md, maps and checkpoints."
     settings, out = settings or SETTINGS[mode], Path(out)
     if fresh and out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     budgets = budget_table(method_configs(settings)); budgets.to_csv(out / 'budgets.csv', index_label='method')
-    tasks = [load_task(t, n=settings.task_n, seed=settings.task_seed) for t in TASKS]
+    tasks = _tasks(settings.task_n, settings.task_seed)
     results, key = [], probe_key(tasks, settings)
     for name, featurize in baseline_featurizers(settings).items():
         t0 = time.perf_counter(); results.append(_probe(name, featurize, tasks, settings, out / 'probes' / f'{name}.csv', key))
@@ -227,9 +256,8 @@ def reproduce(out:str|Path, # results folder
         r = _probe('untrained', untrained_featurizer(cfg), tasks, settings, out / 'probes' / 'untrained' / f'seed-{seed}.csv',
                    probe_key(tasks, settings, extra=json.dumps([cfg.location_encoder_options(), seed])))
         r.df['train_seed'] = seed; results.append(r)
-        for name, config in method_configs(settings, seed).items():
-            t0 = time.perf_counter(); results.append(_train_and_probe(name, config, tasks, settings, out, progress))
-            print(f'{name:18s} seed {seed}: trained and probed in {time.perf_counter() - t0:5.1f} s', flush=True)
+    jobs = [(name, config) for seed in settings.train_seeds for name, config in method_configs(settings, seed).items()]
+    results += _run_grid(jobs, tasks, settings, out, progress, workers)
     res = ProbeResults.concat(results)
     res.to_csv(out / 'results.csv')
     (out / 'results.md').write_text(results_markdown(res, settings, mode, budgets))
