@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_checkpoint.ipynb #39c4ce8c
 from __future__ import annotations
-import json, os, uuid
+import contextlib, hashlib, json, numbers, os, shutil, socket, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -14,9 +14,11 @@ import safetensors.torch
 from .coords import validate_lonlat
 
 # %% auto #0
-__all__ = ['META_KEY', 'ENCODER_FILE', 'CONFIG_FILE', 'save_tensors', 'load_tensors', 'optimizer_tensors',
-           'load_optimizer_tensors', 'save_training_state', 'load_training_state', 'save_encoder', 'LocationEmbedder',
-           'load_encoder']
+__all__ = ['META_KEY', 'MANIFEST_FILE', 'PREVIOUS_DIR', 'PENDING_FILE', 'LOCK_FILE', 'ENCODER_FILE', 'CONFIG_FILE',
+           'tensors_to_bytes', 'save_tensors', 'load_tensors', 'tensors_from_bytes', 'optimizer_tensors',
+           'load_optimizer_tensors', 'training_state_bytes', 'save_training_state', 'load_training_state',
+           'CheckpointError', 'read_set', 'read_complete_set', 'write_set', 'RunLockedError', 'run_lock',
+           'encoder_files', 'save_encoder', 'LocationEmbedder', 'load_encoder']
 
 # %% ../nbs/09a_checkpoint.ipynb #981c19b1
 META_KEY = 'location_tying'  # the safetensors header metadata key under which our JSON document lives
@@ -64,16 +66,22 @@ def _cpu_tensors(tensors:dict) -> dict:
         out[k] = t
     return out
 
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a001
+def tensors_to_bytes(tensors:dict[str, torch.Tensor], # name -> tensor; made contiguous and moved to the CPU
+                     metadata:dict|None=None, # any JSON-able dict, stored as JSON in the header under `META_KEY`
+                    ) -> bytes: # a complete safetensors file
+    "Serialise `tensors` and JSON `metadata` to the bytes of one safetensors file (nothing touches the disk)."
+    if metadata is not None and not isinstance(metadata, dict): raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    meta = {'format': 'pt', META_KEY: _to_json({} if metadata is None else metadata)}
+    return safetensors.torch.save(_cpu_tensors(tensors), metadata=meta)
+
 # %% ../nbs/09a_checkpoint.ipynb #47e1aea3
 def save_tensors(path:str|Path, # the `.safetensors` file to write (its directory must exist)
                  tensors:dict[str, torch.Tensor], # name -> tensor; made contiguous and moved to the CPU
                  metadata:dict|None=None, # any JSON-able dict, stored as JSON in the header under `META_KEY`
                 ):
     "Atomically write `tensors` and JSON `metadata` to one safetensors file."
-    if metadata is not None and not isinstance(metadata, dict): raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-    meta = {'format': 'pt', META_KEY: _to_json({} if metadata is None else metadata)}  # fails before touching disk
-    data = safetensors.torch.save(_cpu_tensors(tensors), metadata=meta)
-    _atomic_write_bytes(Path(path), data)
+    _atomic_write_bytes(Path(path), tensors_to_bytes(tensors, metadata))  # serialising fails before touching disk
 
 # %% ../nbs/09a_checkpoint.ipynb #55856c4f
 def _corrupt(path, why) -> ValueError:
@@ -98,6 +106,18 @@ def load_tensors(path:str|Path, # a `.safetensors` file
             tensors = {k: f.get_tensor(k) for k in f.keys()}
             raw = f.metadata() or {}
     except safetensors.SafetensorError as e: raise _corrupt(path, e) from None
+    return tensors, _read_meta(path, raw)
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a002
+def tensors_from_bytes(data:bytes, # the bytes of a safetensors file
+                       path='<bytes>', # named in error messages
+                      ) -> tuple[dict[str, torch.Tensor], dict]: # (name -> CPU tensor, metadata dict)
+    "Parse the bytes of a safetensors file (e.g. ones whose checksum was just verified): its tensors and JSON metadata."
+    try:
+        tensors = safetensors.torch.load(data)
+        n = int.from_bytes(data[:8], 'little')
+        raw = json.loads(data[8:8 + n]).get('__metadata__') or {}
+    except (safetensors.SafetensorError, ValueError, UnicodeDecodeError) as e: raise _corrupt(path, e) from None
     return tensors, _read_meta(path, raw)
 
 # %% ../nbs/09a_checkpoint.ipynb #a49ad2a2
@@ -162,12 +182,11 @@ def _check_names(d:dict, what:str):
         if not isinstance(k, str) or not k or '.' in k: raise ValueError(f"{what} names must be non-empty strings without dots, got {k!r}")
 
 # %% ../nbs/09a_checkpoint.ipynb #7a3e5198
-def save_training_state(path:str|Path, # the `.safetensors` file to write (atomically)
-                        modules:dict[str, nn.Module], # name -> module; each `state_dict` is saved
-                        optimizers:dict[str, torch.optim.Optimizer], # name -> optimizer
-                        info:dict, # JSON-able: epoch, step, config, history...
-                       ):
-    "Save modules, optimizers and `info` to one safetensors file, atomically."
+def training_state_bytes(modules:dict[str, nn.Module], # name -> module; each `state_dict` is saved
+                         optimizers:dict[str, torch.optim.Optimizer], # name -> optimizer
+                         info:dict, # JSON-able: epoch, step, config, history...
+                        ) -> bytes: # a safetensors file
+    "Modules, optimizers and `info` as the bytes of one safetensors file."
     _check_names(modules, 'module'); _check_names(optimizers, 'optimizer')
     tensors, opt_meta = {}, {}
     for name, m in modules.items():
@@ -175,8 +194,15 @@ def save_training_state(path:str|Path, # the `.safetensors` file to write (atomi
     for name, o in optimizers.items():
         t, opt_meta[name] = optimizer_tensors(o, f'optim.{name}.')
         tensors.update(t)
-    meta = {'kind': 'training_state', 'modules': list(modules), 'optimizers': opt_meta, 'info': info}
-    save_tensors(path, tensors, meta)
+    return tensors_to_bytes(tensors, {'kind': 'training_state', 'modules': list(modules), 'optimizers': opt_meta, 'info': info})
+
+def save_training_state(path:str|Path, # the `.safetensors` file to write (atomically)
+                        modules:dict[str, nn.Module], # name -> module; each `state_dict` is saved
+                        optimizers:dict[str, torch.optim.Optimizer], # name -> optimizer
+                        info:dict, # JSON-able: epoch, step, config, history...
+                       ):
+    "Save modules, optimizers and `info` to one safetensors file, atomically."
+    _atomic_write_bytes(Path(path), training_state_bytes(modules, optimizers, info))
 
 # %% ../nbs/09a_checkpoint.ipynb #ad20af83
 def _check_state(model:dict, file:dict, what:str):
@@ -187,6 +213,10 @@ def _check_state(model:dict, file:dict, what:str):
         if tuple(file[k].shape) != tuple(v.shape):
             raise ValueError(f"checkpoint does not match the model: {what} parameter '{k}' has shape "
                              f"{tuple(file[k].shape)} in the file, {tuple(v.shape)} in the model")
+        if v.is_floating_point() and not file[k].is_floating_point():
+            raise ValueError(f"checkpoint is corrupt: {what} parameter '{k}' has dtype {file[k].dtype} in the file; it must be floating point like the model's {v.dtype}")
+        if file[k].is_floating_point() and not torch.isfinite(file[k]).all():
+            raise ValueError(f"checkpoint is corrupt: {what} parameter '{k}' holds {int((~torch.isfinite(file[k])).sum())} NaN or inf value(s)")
     extra = [k for k in file if k not in model]
     if extra: raise ValueError(f"checkpoint does not match the model: {what} parameter '{extra[0]}' is in the file but not in the model")
 
@@ -201,9 +231,10 @@ def _check_same_names(file_names, model_names, what:str):
 def load_training_state(path:str|Path, # a file written by `save_training_state`
                         modules:dict[str, nn.Module], # the same names as when saving; loaded in place
                         optimizers:dict[str, torch.optim.Optimizer], # the same names as when saving; loaded in place
+                        data:bytes|None=None, # the file's bytes, already read (and verified); None: read `path`
                        ) -> dict: # the `info` dict saved with the state
     "Restore modules and optimizers in place from `save_training_state`'s file and return its `info`."
-    tensors, meta = load_tensors(path)
+    tensors, meta = load_tensors(path) if data is None else tensors_from_bytes(data, path)
     if meta.get('kind') != 'training_state': raise ValueError(f"{path} is not a training state (kind: {meta.get('kind')!r})")
     _check_same_names(meta['modules'], list(modules), 'module'); _check_same_names(list(meta['optimizers']), list(optimizers), 'optimizer')
     states = {}
@@ -217,21 +248,172 @@ def load_training_state(path:str|Path, # a file written by `save_training_state`
     for name, o in optimizers.items(): o.load_state_dict(opt_states[name])
     return meta['info']
 
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a004
+MANIFEST_FILE, PREVIOUS_DIR = 'manifest.json', 'previous'
+PENDING_FILE = '.uncommitted'  # lies in a folder whose first set is being written (no manifest yet)
+
+class CheckpointError(ValueError):
+    "A checkpoint set is incomplete, damaged, or not a set at all."
+
+def _sha256(data:bytes) -> str: return hashlib.sha256(data).hexdigest()
+
+def _manifest_bytes(files:dict[str, bytes], info:dict) -> bytes:
+    entries = {name: {'bytes': len(b), 'sha256': _sha256(b)} for name, b in files.items()}
+    return (json.dumps({'format': 1, 'files': entries, 'info': info}, indent=2, default=_json_default) + '\n').encode()
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a005
+def read_set(folder:str|Path, # a folder holding `manifest.json`
+             names:list[str]|None=None, # the files to read and verify; None: every file the manifest lists
+            ) -> tuple[dict, dict[str, bytes]]: # (the manifest, name -> verified bytes)
+    "Read files of a committed set and check each against the manifest; `CheckpointError` naming the first that fails."
+    folder = Path(folder)
+    try: manifest = json.loads((folder/MANIFEST_FILE).read_bytes())
+    except FileNotFoundError: raise CheckpointError(f"{folder} holds no {MANIFEST_FILE}: no complete checkpoint was committed there") from None
+    except (ValueError, UnicodeDecodeError) as e: raise CheckpointError(f"{folder/MANIFEST_FILE} is corrupt ({e})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get('files'), dict): raise CheckpointError(f"{folder/MANIFEST_FILE} is not a manifest")
+    blobs = {}
+    for name in manifest['files'] if names is None else names:
+        want = manifest['files'].get(name)
+        if not isinstance(want, dict): raise CheckpointError(f"{folder/MANIFEST_FILE} does not list {name}")
+        try: data = (folder/name).read_bytes()
+        except FileNotFoundError: raise CheckpointError(f"{folder/name} is missing from the committed set") from None
+        except IsADirectoryError: raise CheckpointError(f"{folder/name} is a directory, not a file of the set") from None
+        if len(data) != want.get('bytes') or _sha256(data) != want.get('sha256'):
+            raise CheckpointError(f"{folder/name} does not match {MANIFEST_FILE} ({len(data):,} bytes, expected {want.get('bytes'):,}; "
+                                  "sha256 differs): the set is half-written or the file was changed")
+        blobs[name] = data
+    return manifest, blobs
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a006
+def read_complete_set(folder:str|Path, # a run folder
+                      names:list[str]|None=None, # the files needed; None: all the manifest lists
+                     ) -> tuple[Path, dict, dict[str, bytes]]: # (the folder read, manifest, name -> verified bytes)
+    "The newest complete set in `folder`: the top one, else `previous/` with a warning; `CheckpointError` if neither."
+    folder = Path(folder)
+    try: return (folder, *read_set(folder, names))
+    except CheckpointError as top:
+        try: manifest, blobs = read_set(folder/PREVIOUS_DIR, names)
+        except CheckpointError:
+            try: return (folder, *read_set(folder, names))  # a writer may have committed in between
+            except CheckpointError: raise CheckpointError(f"{top}; and {folder/PREVIOUS_DIR} holds no complete earlier set "
+                                                          "to fall back on, so nothing was loaded") from None
+        warnings.warn(f"{top}. Using the previous complete checkpoint in {folder/PREVIOUS_DIR} instead "
+                      f"({_describe(manifest)})", stacklevel=2)
+        return folder/PREVIOUS_DIR, manifest, blobs
+
+def _describe(manifest:dict) -> str:
+    e = (manifest.get('info') or {}).get('epoch')
+    return f'{e + 1} epoch(s) done, "epoch": {e} in its files' if isinstance(e, int) else 'its info has no epoch'
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a007
+def _keep_previous(folder:Path):
+    "Keep the current committed set (if it verifies) in `previous/`, as hard links (copies where links fail)."
+    try: manifest, _ = read_set(folder)
+    except CheckpointError: return  # nothing complete at the top: `previous/` (if any) stays the last complete set
+    tmp = folder/f'.{PREVIOUS_DIR}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp'; tmp.mkdir()
+    for name in [*manifest['files'], MANIFEST_FILE]:
+        try: os.link(folder/name, tmp/name)
+        except OSError: shutil.copy2(folder/name, tmp/name)
+    old = folder/f'.{PREVIOUS_DIR}.{os.getpid()}.old'
+    if (folder/PREVIOUS_DIR).exists(): os.replace(folder/PREVIOUS_DIR, old)
+    os.replace(tmp, folder/PREVIOUS_DIR); _fsync_dir(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+def write_set(folder:str|Path, # the run folder (created if missing)
+              files:dict[str, bytes], # file name -> its complete bytes
+              info:dict|None=None, # JSON-able, stored in the manifest (e.g. the epoch)
+             ) -> Path: # `folder`
+    "Commit `files` as one set: keep the previous set, write each file atomically, then the manifest last."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    manifest = _manifest_bytes(files, info or {})  # fails (e.g. not JSON-able) before anything is written
+    if not (folder/MANIFEST_FILE).exists(): (folder/PENDING_FILE).touch()  # the first set: mark the files as uncommitted
+    _keep_previous(folder)
+    for name, data in files.items(): _atomic_write_bytes(folder/name, data)
+    _atomic_write_bytes(folder/MANIFEST_FILE, manifest)  # the commit point
+    (folder/PENDING_FILE).unlink(missing_ok=True)
+    return folder
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a013
+LOCK_FILE = '.lock'
+
+class RunLockedError(RuntimeError):
+    "Another live process holds the run folder's lock."
+
+def _lock_owner(path:Path) -> dict:
+    try: owner = json.loads(path.read_text() or '{}')
+    except (OSError, ValueError): return {}
+    return owner if isinstance(owner, dict) else {}
+
+def _pid_alive(pid) -> bool:
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OverflowError, ValueError, TypeError, OSError): return True
+    return True
+
+def _refuse(folder:Path, owner:dict):
+    return RunLockedError(f"{folder} is in use by another run (pid {owner.get('pid', '?')} on {owner.get('host', '?')}, "
+                          f"started {owner.get('started', '?')}); wait for it to end or choose another output folder")
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a014
+def _take_flock(folder:Path, path:Path) -> int:
+    "Open `path` and take an exclusive `flock` on it; retry if the file was replaced meanwhile. Returns the fd."
+    import fcntl
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd); raise _refuse(folder, _lock_owner(path)) from None
+        try: same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError: same = False
+        if same: return fd
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+
+def _take_file_lock(folder:Path, path:Path) -> int:
+    "Without `fcntl`: create `path` exclusively; a lock whose pid is gone from this host is stale."
+    for _ in range(2):
+        try: return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner.get('host') == socket.gethostname() and not _pid_alive(owner.get('pid')): path.unlink(missing_ok=True)
+            else: raise _refuse(folder, owner) from None
+    raise _refuse(folder, _lock_owner(path))
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a015
+@contextlib.contextmanager
+def run_lock(folder:str|Path, # the run folder (created if missing)
+            ):
+    "Hold `folder`'s single-writer lock for the `with` block; `RunLockedError` naming the owner if another process has it."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); path = folder/LOCK_FILE
+    stale = _lock_owner(path) if path.exists() else None
+    try: import fcntl; fd = _take_flock(folder, path)
+    except ImportError: fd = _take_file_lock(folder, path)
+    if stale: warnings.warn(f"{path} was left by pid {stale.get('pid', '?')} on {stale.get('host', '?')}, which no longer holds it "
+                            "(the run was killed); taking the folder over", stacklevel=3)
+    me = {'pid': os.getpid(), 'host': socket.gethostname(), 'started': time.strftime('%Y-%m-%d %H:%M:%S'), 'command': ' '.join(sys.argv)[:500]}
+    os.ftruncate(fd, 0); os.lseek(fd, 0, 0); os.write(fd, json.dumps(me).encode()); os.fsync(fd)
+    try: yield path
+    finally:
+        if _lock_owner(path).get('pid') == os.getpid(): path.unlink(missing_ok=True)
+        os.close(fd)
+
 # %% ../nbs/09a_checkpoint.ipynb #06285461
 ENCODER_FILE, CONFIG_FILE = 'encoder.safetensors', 'config.json'
 
-def save_encoder(out_dir:str|Path, # folder to write `encoder.safetensors` and `config.json` into (created if missing)
+def encoder_files(encoder:nn.Module, # the trained location encoder
+                  config:dict, # JSON-able; `config['location_encoder']` holds the kwargs that rebuild `encoder`
+                 ) -> dict[str, bytes]: # {ENCODER_FILE: ..., CONFIG_FILE: ...}
+    "The bytes of `encoder.safetensors` (weights, config in the header) and `config.json`."
+    if not isinstance(config, dict) or not isinstance(config.get('location_encoder'), dict):
+        raise ValueError("config must be a dict with key 'location_encoder': the kwargs for make_location_encoder")
+    text = json.dumps(config, indent=2, default=_json_default) + '\n'
+    return {ENCODER_FILE: tensors_to_bytes(encoder.state_dict(), {'kind': 'location_encoder', 'config': config}), CONFIG_FILE: text.encode()}
+
+def save_encoder(out_dir:str|Path, # folder to write `encoder.safetensors`, `config.json` and `manifest.json` into (created if missing)
                  encoder:nn.Module, # the trained location encoder
                  config:dict, # JSON-able; `config['location_encoder']` holds the kwargs that rebuild `encoder`
                 ) -> Path: # `out_dir`
-    "Write a location encoder's weights and config to `out_dir`, both files atomically."
-    if not isinstance(config, dict) or not isinstance(config.get('location_encoder'), dict):
-        raise ValueError("config must be a dict with key 'location_encoder': the kwargs for make_location_encoder")
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(config, indent=2, default=_json_default) + '\n'
-    save_tensors(out_dir/ENCODER_FILE, encoder.state_dict(), {'kind': 'location_encoder', 'config': config})
-    _atomic_write_bytes(out_dir/CONFIG_FILE, text.encode())
-    return out_dir
+    "Write a location encoder's weights and config to `out_dir` as one committed set (see `write_set`)."
+    return write_set(out_dir, encoder_files(encoder, config), {'epoch': config.get('epoch')})
 
 # %% ../nbs/09a_checkpoint.ipynb #0e0d43ac
 class LocationEmbedder:
@@ -252,6 +434,8 @@ class LocationEmbedder:
               batch_size:int=65536, # points per forward pass
              ) -> np.ndarray: # (N, D) float32
         "Embed `[lon, lat]` degree points; raises `ValueError` for invalid coordinates."
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer (points per forward pass), got {batch_size!r}")
         a = validate_lonlat(lonlat)
         if not len(a): return np.zeros((0, self.embedding_dim), np.float32)
         return np.concatenate([self._run(a[i:i + batch_size]) for i in range(0, len(a), batch_size)])
@@ -264,14 +448,14 @@ class LocationEmbedder:
                 f"{n:,} parameters, location_encoder={self.config.get('location_encoder')})")
 
 # %% ../nbs/09a_checkpoint.ipynb #0204142f
-def _encoder_config(weights:Path, meta:dict) -> dict:
-    cfg_file, cfg = weights.parent/CONFIG_FILE, meta.get('config')
-    if cfg_file.exists():
-        try: side = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e: raise ValueError(f"{cfg_file} is not valid JSON: {e}") from None
+def _encoder_config(weights:Path, meta:dict, side) -> dict:
+    "The encoder's config: the header's, which a `config.json` beside it (`side`) must equal."
+    cfg = meta.get('config')
+    if side is not None:
+        if not isinstance(side, dict): raise ValueError(f"{weights.parent/CONFIG_FILE} holds a JSON {type(side).__name__}, not an object")
         if cfg is not None and side != cfg:
             keys = sorted(k for k in set(side) | set(cfg) if side.get(k) != cfg.get(k))
-            raise ValueError(f"{cfg_file} disagrees with the config stored in {weights} (differs in {keys}); "
+            raise ValueError(f"{weights.parent/CONFIG_FILE} disagrees with the config stored in {weights} (differs in {keys}); "
                              "the folder holds files from different runs")
         cfg = side if cfg is None else cfg
     if not isinstance(cfg, dict) or not isinstance(cfg.get('location_encoder'), dict):
@@ -279,27 +463,60 @@ def _encoder_config(weights:Path, meta:dict) -> dict:
     return cfg
 
 # %% ../nbs/09a_checkpoint.ipynb #bab62e57
+def _check_committed(folder:Path):
+    if (folder/PENDING_FILE).exists() and not (folder/MANIFEST_FILE).exists():
+        raise CheckpointError(f"{folder}: its first checkpoint was never committed (the run was stopped while writing it, "
+                              "or is writing it now); there is nothing complete to load yet")
+
 def _encoder_path(path:Path) -> Path:
     if path.is_dir():
-        if not (path/ENCODER_FILE).exists(): raise FileNotFoundError(f"{path} holds no {ENCODER_FILE}")
+        _check_committed(path)
+        if not (path/ENCODER_FILE).exists() and not (path/MANIFEST_FILE).exists(): raise FileNotFoundError(f"{path} holds no {ENCODER_FILE}")
         return path/ENCODER_FILE
     if not path.exists():
         raise FileNotFoundError(f"no encoder at {path}: expected a folder with {ENCODER_FILE} and {CONFIG_FILE}, or a .safetensors file")
     return path
 
+def _read_encoder(weights:Path) -> tuple[dict, dict, dict|None]:
+    "(tensors, header metadata, config.json or None): from the committed set when a manifest lies beside, else as found."
+    folder = weights.parent
+    _check_committed(folder)
+    if weights.name == ENCODER_FILE and (folder/MANIFEST_FILE).exists():
+        used, _, blobs = read_complete_set(folder, [ENCODER_FILE, CONFIG_FILE])
+        return (*tensors_from_bytes(blobs[ENCODER_FILE], used/ENCODER_FILE), _parse_config(used/CONFIG_FILE, blobs[CONFIG_FILE]))
+    cfg_file = folder/CONFIG_FILE
+    if cfg_file.exists() and not cfg_file.is_file(): raise ValueError(f"{cfg_file} is a directory, not the encoder's config file")
+    side = _parse_config(cfg_file, cfg_file.read_bytes()) if cfg_file.exists() else None
+    return (*load_tensors(weights), side)
+
+def _parse_config(path:Path, data:bytes):
+    try: return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e: raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a018
+_INT_OPTIONS = ('degree', 'hidden', 'layers', 'dim')  # what the library's builders need as positive integers
+
+def _check_encoder_options(weights:Path, opts:dict):
+    "Name the option of a stored config that cannot rebuild an encoder, before the builder fails obscurely."
+    for k in _INT_OPTIONS:
+        if k in opts and (isinstance(opts[k], bool) or not isinstance(opts[k], int) or opts[k] < (0 if k == 'layers' else 1)):
+            raise ValueError(f"{weights}'s config has location_encoder.{k} = {opts[k]!r}; it must be a positive integer")
+
 # %% ../nbs/09a_checkpoint.ipynb #c4ed5bb5
-def load_encoder(path:str|Path, # a folder written by `save_encoder`, or its `encoder.safetensors`
+def load_encoder(path:str|Path, # a folder written by `save_encoder` or `fit`, or its `encoder.safetensors`
                  builder=None, # `builder(**config['location_encoder']) -> nn.Module`; default `make_location_encoder`
                 ) -> LocationEmbedder:
-    "Rebuild a saved location encoder, load its weights strictly, and wrap it for `embed`."
-    weights = _encoder_path(Path(path))
-    tensors, meta = load_tensors(weights)
+    "Rebuild a saved location encoder from a complete, verified set, load its weights strictly, and wrap it for `embed`."
+    weights = _encoder_path(Path(path).expanduser())
+    tensors, meta, side = _read_encoder(weights)
     if meta.get('kind', 'location_encoder') != 'location_encoder':
         raise ValueError(f"{weights} is a {meta['kind']}, not a location encoder (for a training state use load_training_state)")
-    config = _encoder_config(weights, meta)
-    if builder is None: from location_tying.location_encoder import make_location_encoder as builder
+    config = _encoder_config(weights, meta, side)
+    if builder is None:
+        from location_tying.location_encoder import make_location_encoder as builder
+        _check_encoder_options(weights, config['location_encoder'])
     try: model = builder(**config['location_encoder'])
-    except TypeError as e: raise ValueError(f"cannot rebuild the encoder from {weights}'s config {config['location_encoder']}: {e}") from None
+    except (TypeError, ValueError, RuntimeError) as e: raise ValueError(f"cannot rebuild the encoder from {weights}'s config {config['location_encoder']}: {e}") from None
     _check_state(model.state_dict(), tensors, 'the encoder')
     model.load_state_dict(tensors)
     return LocationEmbedder(model, config)

@@ -4,13 +4,13 @@
 
 # %% ../nbs/15_cli.ipynb #104b6408
 from __future__ import annotations
-import argparse, sys, time
+import argparse, os, sys, time, traceback
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['COMMANDS', 'register_command', 'modality_colour', 'torch_pca_axis', 'run_data', 'add_config_arguments',
-           'run_pretrain', 'run_reproduce', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'register_command', 'UsageError', 'config_from_args', 'check_out_dir', 'modality_colour', 'torch_pca_axis',
+           'run_data', 'add_config_arguments', 'run_pretrain', 'run_reproduce', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #443c6a8d
 COMMANDS = {}  # name -> (help, add_arguments(parser), run(args))
@@ -24,6 +24,45 @@ def register_command(name:str, # sub-command name, e.g. 'data'
         COMMANDS[name] = (help, add_arguments, run)
         return run
     return deco
+
+# %% ../nbs/15_cli.ipynb #d4e7a002
+class UsageError(ValueError):
+    "A mistake in what the user asked for; `main` prints it as one line."
+
+def _option(name:str) -> str: return '--' + name.replace('_', '-')
+
+def config_from_args(args:argparse.Namespace, cls):
+    "Build the dataclass `cls` from parsed options; a refused field is reported under its option's name."
+    from dataclasses import fields
+    try: return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+    except ValueError as e:
+        msg = str(e)
+        for f in sorted(fields(cls), key=lambda f: -len(f.name)):
+            if msg.startswith(f.name + ' '): raise UsageError(f'{_option(f.name)}: {msg[len(f.name) + 1:]}') from None
+        raise UsageError(msg) from None
+
+# %% ../nbs/15_cli.ipynb #d4e7a003
+def check_out_dir(path:str|Path, # the folder a command will write into
+                  option:str='--out', # named in the message
+                 ) -> Path: # the folder, created if missing
+    "Make sure `path` is, or can become, a folder this process can write to; `UsageError` naming `option` if not."
+    path = Path(path).expanduser()
+    blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None: raise UsageError(f'{option} {path}: {blocker} is a file, not a folder; choose a folder path')
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f'.write-test-{os.getpid()}'; probe.write_bytes(b''); probe.unlink()
+    except OSError as e: raise UsageError(f'{option} {path}: cannot write there ({e.strerror or e}); choose a folder you can write to') from None
+    return path
+
+def _at_least(lo:int):
+    "An argparse type: an int >= `lo`."
+    def parse(s:str) -> int:
+        v = int(s)
+        if v < lo: raise argparse.ArgumentTypeError(f'must be >= {lo}, got {v}')
+        return v
+    parse.__name__ = f'int >= {lo}'
+    return parse
 
 # %% ../nbs/15_cli.ipynb #37370013
 def modality_colour(md) -> np.ndarray: # (N,) scalar or (N, 3) RGB in [0, 1]
@@ -42,8 +81,8 @@ def torch_pca_axis(x) -> 'torch.Tensor': # (D,) unit vector of largest variance
 # %% ../nbs/15_cli.ipynb #043a433a
 def _data_args(p):
     p.add_argument('--out', type=Path, required=True, help='folder for maps and the sample summary')
-    p.add_argument('--n', type=int, default=10_000, help='samples per modality and per task')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--n', type=_at_least(1), default=10_000, help='samples per modality and per task')
+    p.add_argument('--seed', type=_at_least(0), default=0)
 
 @register_command('data', 'check the embedded data and draw a map of every modality and task', _data_args)
 def run_data(args):
@@ -51,7 +90,7 @@ def run_data(args):
     import matplotlib.pyplot as plt
     from location_tying import data
     from location_tying.viz import scatter_map
-    out = Path(args.out); (out / 'maps').mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(args.out); (out / 'maps').mkdir(exist_ok=True)
     rows = []
     for kind, names, load in [('modality', data.MODALITIES, data.load_modality), ('task', data.TASKS, data.load_task)]:
         for name in names:
@@ -85,23 +124,37 @@ def add_config_arguments(p:argparse.ArgumentParser, cls):
 def _pretrain_args(p):
     from location_tying.train import TrainConfig
     p.add_argument('--out', type=Path, required=True, help='folder for encoder.safetensors, config.json, history.csv')
-    p.add_argument('--resume', action='store_true', help='continue from the last checkpoint in --out')
+    again = p.add_mutually_exclusive_group()
+    again.add_argument('--resume', action='store_true', help='continue from the last complete checkpoint in --out')
+    again.add_argument('--overwrite', action='store_true', help='replace a run already in --out')
     add_config_arguments(p, TrainConfig)
 
+def _steps_saved(out:Path, resume:bool) -> int|None:
+    "Steps of the run `--resume` will continue (`UsageError` if there is none); None without `--resume`."
+    import warnings
+    from location_tying.train import saved_run
+    if not resume: return None
+    with warnings.catch_warnings(): warnings.simplefilter('ignore'); saved = saved_run(out)  # fit warns about a fallback itself
+    if saved is None: raise UsageError(f'--resume: {out} holds no checkpoint to resume; drop --resume to start a new run there')
+    return saved[1].get('global_step')
+
+# %% ../nbs/15_cli.ipynb #d4e7a004
 @register_command('pretrain', 'pre-train a location encoder with satclip, melt or salt', _pretrain_args)
 def run_pretrain(args):
-    from dataclasses import fields
     from location_tying.train import TrainConfig, fit
     from location_tying.distributed import process_group
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    t0 = time.perf_counter()
+    config = config_from_args(args, TrainConfig)
+    out = check_out_dir(args.out)
+    before, t0 = _steps_saved(out, args.resume), time.perf_counter()
     with process_group() as procs:  # under torchrun: this process's rank; else rank 0 of 1
-        result = fit(config, out_dir=args.out, resume=args.resume, progress=sys.stderr.isatty())
+        result = fit(config, out_dir=out, resume=args.resume, overwrite=args.overwrite, progress=sys.stderr.isatty())
     if not procs.main: return
-    ep = result.epochs()
-    for e, row in ep.iterrows(): print(f'epoch {e + 1:3d}  loss {row.loss:.4f}  temperature {row.temperature:.4f}  {row.seconds:6.1f} s', flush=True)
+    if before is not None and len(result.history) == before:
+        print(f'nothing to train: {out} already holds {before:,} steps, the whole budget of --epochs {config.epochs}'
+              + (f' --steps {config.steps}' if config.steps else '') + '; raise them to train further', file=sys.stderr)
+    for e, row in result.epochs().iterrows(): print(f'epoch {e + 1:3d}  loss {row.loss:.4f}  temperature {row.temperature:.4f}  {row.seconds:6.1f} s', flush=True)
     on = f' on {procs.world_size} processes' if procs.world_size > 1 else ''
-    print(f'{config.method} on {",".join(config.modalities)}{on}: {time.perf_counter() - t0:.0f} s; encoder in {args.out}')
+    print(f'{config.method} on {",".join(config.modalities)}{on}: {time.perf_counter() - t0:.0f} s; encoder in {out}')
 
 # %% ../nbs/15_cli.ipynb #1926d534
 def _reproduce_args(p):
@@ -114,28 +167,42 @@ def _reproduce_args(p):
 @register_command('reproduce', "run the paper's comparison and write results.csv, results.md, maps and checkpoints", _reproduce_args)
 def run_reproduce(args):
     from location_tying.experiments import reproduce
-    t0 = time.perf_counter()
-    reproduce(args.out, mode=args.mode, fresh=args.fresh, progress=sys.stderr.isatty())
-    print((Path(args.out) / 'results.md').read_text())
-    print(f'reproduce --{args.mode}: {time.perf_counter() - t0:.0f} s; results in {args.out}')
+    out, t0 = check_out_dir(args.out), time.perf_counter()
+    reproduce(out, mode=args.mode, fresh=args.fresh, progress=sys.stderr.isatty())
+    print((out / 'results.md').read_text())
+    print(f'reproduce --{args.mode}: {time.perf_counter() - t0:.0f} s; results in {out}')
 
 # %% ../nbs/15_cli.ipynb #28af8afb
 def build_parser() -> argparse.ArgumentParser:
     "The `location-tying` argument parser with every registered sub-command."
     parser = argparse.ArgumentParser(prog='location-tying', description=__doc__ or 'Location-tied multimodal contrastive pre-training.')
     sub = parser.add_subparsers(dest='command', required=True)
-    for name, (help, add_arguments, _) in COMMANDS.items(): add_arguments(sub.add_parser(name, help=help, description=help))
+    for name, (help, add_arguments, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help, description=help)
+        add_arguments(p)
+        p.add_argument('--debug', action='store_true', help='on an error, show the full traceback instead of one line')
     return parser
 
 # %% ../nbs/15_cli.ipynb #efb5f3e8
+_USER_ERRORS = (ValueError, OSError, RuntimeError, EOFError)  # bad input, files, folders, devices, locks: the user can fix these
+
+def _one_line(e:BaseException) -> str:
+    if isinstance(e, OSError) and e.filename and e.strerror: return f'{e.strerror}: {e.filename}'
+    return ' '.join(str(e).split()) or type(e).__name__
+
 def main(argv:list[str]|None=None) -> int: # exit status
     "Run `location-tying` with `argv` (default: the process's arguments)."
     args = build_parser().parse_args(argv)
+    name = f'location-tying {args.command}'
     try: COMMANDS[args.command][2](args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f'location-tying {args.command}: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:
-        print(f'location-tying {args.command}: interrupted', file=sys.stderr); return 130
+        kept = f'; {args.out} keeps its last complete checkpoint (continue with --resume)' if args.command == 'pretrain' else ''
+        print(f'{name}: interrupted{kept}', file=sys.stderr); return 130
+    except Exception as e:
+        if args.debug: traceback.print_exc()
+        user = isinstance(e, _USER_ERRORS) and not isinstance(e, (NotImplementedError, RecursionError))
+        hint = '' if user or args.debug else f' ({type(e).__name__}: an internal error; run again with --debug for the traceback)'
+        print(f'{name}: error: {_one_line(e)}{hint}', file=sys.stderr); return 2 if user else 1
     return 0
 
 # %% ../nbs/15_cli.ipynb #6430d2c5

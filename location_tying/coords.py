@@ -43,13 +43,37 @@ def _check_range(a:np.ndarray, name:str):
                 if np.all((lon >= 0) & (lon <= 360)) else '')
         raise ValueError(f"{name}: {len(bad_lon)} longitude(s) outside [-180, 180], first {lon[i]:g} at row {i}.{hint}")
 
+# %% ../nbs/00_coords.ipynb #e2b3c001
+_LON_NAMES, _LAT_NAMES = ('lon', 'longitude', 'lng', 'x'), ('lat', 'latitude', 'y')
+
+def _by_name(table, name:str):
+    "The `[lon, lat]` columns of a DataFrame-like `table`, found by name (any case) when it names them."
+    cols = {str(c).lower(): c for c in table.columns}
+    lon, lat = next((cols[n] for n in _LON_NAMES if n in cols), None), next((cols[n] for n in _LAT_NAMES if n in cols), None)
+    if lon is not None and lat is not None: return table[[lon, lat]]
+    if (lon is None) != (lat is None):
+        raise ValueError(f"{name} names a {'longitude' if lat is None else 'latitude'} column but no "
+                         f"{'latitude' if lat is None else 'longitude'} column (columns: {list(table.columns)})")
+    return table  # unnamed columns are taken in order, [lon, lat]
+
+# %% ../nbs/00_coords.ipynb #e2b3c002
+def _as_array(lonlat, name:str) -> np.ndarray:
+    "Any array-like (tensor of any float dtype, DataFrame, masked array, nested lists) as a numpy array, or a clear error."
+    if torch.is_tensor(lonlat):
+        t = lonlat.detach().cpu()
+        lonlat = (t.to(torch.float64) if t.is_floating_point() else t).numpy()  # bfloat16 has no numpy dtype
+    if hasattr(lonlat, 'columns') and hasattr(lonlat, 'iloc'): lonlat = _by_name(lonlat, name)
+    if np.ma.isMaskedArray(lonlat) and np.ma.getmaskarray(lonlat).any():
+        raise ValueError(f"{name} is a masked array with {int(np.ma.getmaskarray(lonlat).sum())} masked value(s): drop or fill them first")
+    try: return np.asarray(np.ma.getdata(lonlat))
+    except ValueError as e: raise ValueError(f"{name} must be a rectangular (N, 2) array of [lon, lat] degrees; do its rows differ in length? ({e})") from None
+
 # %% ../nbs/00_coords.ipynb #57dc8cf9
-def validate_lonlat(lonlat, # `[lon, lat]` degrees, shape (N, 2): a list, numpy array or torch tensor
+def validate_lonlat(lonlat, # `[lon, lat]` degrees, shape (N, 2): a list, numpy array, torch tensor or DataFrame
                     name:str='lonlat', # what to call the argument in error messages
                    ) -> np.ndarray: # a new float64 array of shape (N, 2)
     "Check that `lonlat` holds `[lon, lat]` degree pairs and return them as float64; raise `ValueError` naming the fault."
-    if torch.is_tensor(lonlat): lonlat = lonlat.detach().cpu().numpy()
-    raw = np.asarray(lonlat)
+    raw = _as_array(lonlat, name)
     if raw.dtype.kind not in 'iuf' and raw.dtype != object:
         raise ValueError(f"{name} must be numeric [lon, lat] degrees, got values of dtype {raw.dtype} (e.g. {raw.flat[0]!r})"
                          if raw.size else f"{name} must be numeric [lon, lat] degrees, got dtype {raw.dtype}")

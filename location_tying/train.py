@@ -4,7 +4,7 @@
 
 # %% ../nbs/09b_train.ipynb #35fb94c2
 from __future__ import annotations
-import math, time
+import json, math, numbers, shutil, time
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
@@ -17,12 +17,58 @@ from .modality_encoders import make_modality_encoder
 from .loss import MELTLoss
 from .melt import JointBatchSampler, make_joint_batch, train_step, NonFiniteLossError
 from .salt import SALTSchedule
-from .checkpoint import save_training_state, load_training_state, save_encoder, load_tensors
+from .checkpoint import (load_training_state, training_state_bytes, encoder_files, write_set, read_complete_set, tensors_from_bytes,
+                         run_lock, CheckpointError, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE)
 from .distributed import processes
 
 # %% auto #0
-__all__ = ['TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget', 'epoch_plans', 'budget',
-           'validation_sets', 'validation_losses', 'TrainResult', 'fit']
+__all__ = ['RUN_FILES', 'DIVERGED', 'TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget',
+           'epoch_plans', 'budget', 'validation_sets', 'validation_losses', 'TrainResult', 'saved_run', 'fit']
+
+# %% ../nbs/09b_train.ipynb #a1c0de01
+_FIELD_TYPES = {'int': (numbers.Integral,), 'float': (numbers.Real,), 'str': (str,), 'bool': (bool, np.bool_),
+                'int|None': (numbers.Integral, type(None)), 'tuple[str,...]': (tuple, list)}  # keyed by annotation text without spaces
+_CAST = {'int': int, 'float': float, 'bool': bool, 'int|None': lambda v: v if v is None else int(v)}
+
+def _check_field_types(config):
+    "Refuse a field of the wrong type, naming it (a bool is not a number here, and `2.0` is not an int); cast numpy scalars."
+    for f in fields(config):
+        v, kind = getattr(config, f.name), f.type.replace(' ', '')
+        if (isinstance(v, (bool, np.bool_)) and kind != 'bool') or not isinstance(v, _FIELD_TYPES[kind]):
+            raise ValueError(f'{f.name} must be {f.type}, got {v!r} ({type(v).__name__})')
+        if kind.startswith('tuple') and not all(isinstance(m, str) for m in v): raise ValueError(f'{f.name} must be names, got {v!r}')
+        if kind in _CAST: setattr(config, f.name, _CAST[kind](v))
+
+# %% ../nbs/09b_train.ipynb #a1c0de02
+_AT_LEAST = {'n_per_modality': 1, 'patch_px': 1, 'degree': 1, 'hidden': 1, 'layers': 1, 'dim': 1, 'batch_size': 2, 'epochs': 1,
+             'salt_steps_per_epoch': 1, 'seed': 0}
+_WHY = {'batch_size': ' (a contrastive batch needs a negative: with one row the loss is 0 and nothing is learned)'}
+
+def _check_ranges(config):
+    "Refuse settings out of range before any work starts, naming the field."
+    for k, lo in _AT_LEAST.items():
+        v = getattr(config, k)
+        if v is not None and v < lo: raise ValueError(f'{k} must be >= {lo}{_WHY.get(k, "")}, got {v}')
+    if not (math.isfinite(config.lr) and 0 < config.lr <= 10): raise ValueError(f'lr must be a number in (0, 10], got {config.lr}')
+    for k in ('weight_decay', 'eps_km'):
+        if not (math.isfinite(getattr(config, k)) and getattr(config, k) >= 0): raise ValueError(f'{k} must be finite and >= 0, got {getattr(config, k)}')
+    if not (math.isfinite(config.temperature) and 0 < config.temperature): raise ValueError(f'temperature must be > 0, got {config.temperature}')
+    if config.composition not in ('proportional', 'balanced'): raise ValueError(f"composition must be 'proportional' or 'balanced', got {config.composition!r}")
+    if config.salt_order not in ('fixed', 'shuffled'): raise ValueError(f"salt_order must be 'fixed' or 'shuffled', got {config.salt_order!r}")
+    _check_device(config.device)
+
+# %% ../nbs/09b_train.ipynb #a1c0de03
+def _check_device(device:str):
+    "Refuse a torch device that does not parse or does not exist on this machine."
+    try: d = torch.device(device)
+    except (RuntimeError, ValueError, TypeError) as e: raise ValueError(f"device {device!r} is not a torch device ({e}); use 'cpu' or 'cuda'") from None
+    if d.type == 'cuda':
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0: raise ValueError(f"device {device!r}: no CUDA GPU is visible on this machine; use device 'cpu'")
+        if d.index is not None and d.index >= n: raise ValueError(f"device {device!r}: this machine has {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}")
+    elif d.type == 'mps' and not (getattr(torch.backends, 'mps', None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {device!r}: MPS is not available on this machine; use device 'cpu'")
+    elif d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device {device!r}: use 'cpu', 'cuda' or 'mps'")
 
 # %% ../nbs/09b_train.ipynb #6709e642
 @dataclass
@@ -56,9 +102,11 @@ class TrainConfig:
     device:str = 'cpu' # torch device
 
     def __post_init__(self):
+        _check_field_types(self)
         self.modalities = tuple(self.modalities)
         unknown = set(self.modalities) - set(MODALITIES)
         if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {MODALITIES}')
+        if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
         if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
         if self.method == 'satclip' and len(self.modalities) != 1:
             raise ValueError(f'satclip trains with exactly one modality, got {len(self.modalities)}: {self.modalities}')
@@ -66,6 +114,7 @@ class TrainConfig:
             raise ValueError(f'{self.method} needs at least two modalities; use method="satclip" for one')
         if self.steps is not None and self.steps < 1: raise ValueError(f'steps must be >= 1 (or None for whole epochs), got {self.steps}')
         if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
+        _check_ranges(self)
 
     def location_encoder_options(self) -> dict:
         "Keyword arguments for `make_location_encoder`."
@@ -181,26 +230,56 @@ class TrainResult:
                                                  seconds=('seconds', 'sum'), rows=('rows', 'sum'), modality=('modality', 'first'))
 
 # %% ../nbs/09b_train.ipynb #631e2e5d
-def _write_csv(df:pd.DataFrame, path:Path):
-    tmp = path.with_name(path.name + '.tmp'); df.to_csv(tmp, index=False); tmp.replace(path)
+RUN_FILES = ('state.safetensors', 'encoder.safetensors', 'config.json', 'history.csv', 'validation.csv')
+DIVERGED = 1e4  # a checkpoint whose trainable weights exceed this in absolute value has diverged (healthy ones stay below ~10)
+
+def _run_files(config, models, optimizers, epoch, history, validation) -> dict[str, bytes]:
+    info = {'epoch': epoch, 'config': asdict(config), 'history': history, 'validation': validation}
+    files = {'state.safetensors': training_state_bytes(dict(models.items()), optimizers, info)}
+    files.update(encoder_files(models['location'], {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch}))
+    files['history.csv'] = pd.DataFrame(history).to_csv(index=False).encode()
+    files['validation.csv'] = pd.DataFrame(validation, columns=['global_step', 'modality', 'loss']).to_csv(index=False).encode()
+    return files
+
+def _check_healthy(models, epoch:int, last:str):
+    "Refuse to keep weights that are not finite or have blown up (a loss can stay finite while weights reach 1e30)."
+    for name, p in models.named_parameters():
+        big = p.detach().abs().max().item() if p.numel() else 0.0
+        if not math.isfinite(big) or big > DIVERGED:
+            raise NonFiniteLossError(f'after epoch {epoch + 1} the weights diverged ({name}: max |w| = {big:.3g}), so they were not saved; {last}. Try a lower lr.')
 
 def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history, validation):
-    info = {'epoch': epoch, 'config': asdict(config), 'history': history, 'validation': validation}
-    save_training_state(out_dir / 'state.safetensors', dict(models.items()), optimizers, info)
-    save_encoder(out_dir, models['location'], {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch})
-    _write_csv(pd.DataFrame(history), out_dir / 'history.csv'); _write_csv(pd.DataFrame(validation), out_dir / 'validation.csv')
+    _check_healthy(models, epoch, _last_good(out_dir, epoch))
+    info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': len(history), 'last_loss': history[-1]['loss'] if history else None}
+    write_set(out_dir, _run_files(config, models, optimizers, epoch, history, validation), info)
+
+def _last_good(out_dir, epoch:int) -> str:
+    if out_dir is None or epoch == 0: return 'no checkpoint was written'
+    return f'the last good checkpoint in {out_dir} is the one after epoch {epoch} ("epoch": {epoch - 1} in its 0-based files)'
 
 # %% ../nbs/09b_train.ipynb #bca20457
+def saved_run(out_dir:str|Path) -> tuple[Path, dict, bytes]|None: # (state file, manifest info, its verified bytes), or None
+    "The newest complete checkpoint of a run in `out_dir` (falling back to `previous/` with a warning); None if there is none."
+    out_dir = Path(out_dir)
+    if (out_dir/PENDING_FILE).exists() and not (out_dir/MANIFEST_FILE).exists() and not (out_dir/PREVIOUS_DIR).exists(): return None  # first set never committed
+    if (out_dir/MANIFEST_FILE).exists() or (out_dir/PREVIOUS_DIR/MANIFEST_FILE).exists():
+        used, manifest, blobs = read_complete_set(out_dir)
+        if 'state.safetensors' not in blobs: raise CheckpointError(f'{used} holds an encoder but no training state to resume from')
+        return used/'state.safetensors', manifest.get('info', {}), blobs['state.safetensors']
+    path = out_dir/'state.safetensors'  # a folder written before manifests existed
+    return (path, {}, path.read_bytes()) if path.is_file() else None
+
 def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list, list]:
-    path = out_dir / 'state.safetensors'
-    if not path.exists(): return 0, [], []
-    saved = load_tensors(path)[1].get('info', {}).get('config', {})
-    saved = {k: v for k, v in saved.items() if k not in ('epochs', 'steps', 'device')}
-    mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items() if k in saved}
-    if saved != mine:
-        diff = sorted(k for k in saved if saved[k] != mine[k])
+    saved = saved_run(out_dir)
+    if saved is None: return 0, [], []
+    path, _, data = saved
+    cfg = tensors_from_bytes(data, path)[1].get('info', {}).get('config', {})
+    cfg = {k: v for k, v in cfg.items() if k not in ('epochs', 'steps', 'device')}
+    mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items() if k in cfg}
+    if cfg != mine:
+        diff = sorted(k for k in cfg if cfg[k] != mine.get(k))
         raise ValueError(f'cannot resume from {path}: its config differs in {diff}')
-    info = load_training_state(path, dict(models.items()), optimizers)
+    info = load_training_state(path, dict(models.items()), optimizers, data=data)
     return info['epoch'] + 1, info['history'], info.get('validation', [])
 
 # %% ../nbs/09b_train.ipynb #cdd1c1be
@@ -212,22 +291,23 @@ def _step_row(config, epoch, step, global_step, indices, loss, temperature, seco
 def _log_validation(validation:list, models, val_sets, config, steps_done:int):
     for m, v in validation_losses(models, val_sets, config.device).items(): validation.append(dict(global_step=steps_done, modality=m, loss=v))
 
-# %% ../nbs/09b_train.ipynb #ac712e6d
-def fit(config:TrainConfig, # what to train
-        out_dir:str|Path|None=None, # where checkpoints go (None: keep nothing on disk)
-        resume:bool=False, # continue after the last completed epoch saved in `out_dir`
-        datasets:dict|None=None, # fixed modality datasets to use instead of the embedded data
-        callbacks:list=(), # called with each step's history row
-        progress:bool=True, # show a progress bar
-       ) -> TrainResult:
-    "Pre-train a location encoder with SatCLIP, MELT or SALT until its budget is spent."
+# %% ../nbs/09b_train.ipynb #c9f1a001
+def _prepare_out(out_dir:Path, resume:bool, overwrite:bool):
+    "Refuse to write over a run unless asked to (`overwrite` removes it); called while holding the folder's lock."
+    found = [n for n in (*RUN_FILES, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE) if (out_dir/n).exists()]
+    if resume or not found: return
+    if not overwrite:
+        try: done = f"{json.loads((out_dir/MANIFEST_FILE).read_text())['info']['epochs_done']} epoch(s) done"
+        except (OSError, ValueError, KeyError, TypeError): done = 'its files: ' + ', '.join(found)
+        raise FileExistsError(f'{out_dir} already holds a run ({done}): continue it with --resume (resume=True), '
+                              'replace it with --overwrite (overwrite=True), or choose another folder')
+    for n in found: shutil.rmtree(out_dir/n) if (out_dir/n).is_dir() else (out_dir/n).unlink()
+
+# %% ../nbs/09b_train.ipynb #c9f1a002
+def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> TrainResult:
     from tqdm.auto import tqdm
-    out_dir = Path(out_dir) if out_dir is not None else None
-    if resume and out_dir is None: raise ValueError('resume=True needs out_dir')
-    if out_dir is not None: out_dir.mkdir(parents=True, exist_ok=True)
     models = build_models(config); optimizers = build_optimizers(config, models)
     start, history, validation = _resume(out_dir, config, models, optimizers) if resume else (0, [], [])
-    procs = processes()  # rank 0 of 1 without a process group
     step_models, cache = procs.wrap(models), {}
     sizes = {m: len(datasets[m]) for m in config.modalities} if datasets is not None else {m: config.n_per_modality for m in config.modalities}
     total, step_total = budget(config, sizes).steps, len(history)
@@ -243,9 +323,7 @@ def fit(config:TrainConfig, # what to train
             t0 = time.perf_counter()
             batch = make_joint_batch(data, procs.shard(indices), keep_empty=True).to(config.device)
             try: loss = train_step(step_models, batch, opts)
-            except NonFiniteLossError as e:
-                last = f'the last good checkpoint is epoch {epoch} in {out_dir}' if out_dir and epoch > 0 else 'no checkpoint was written'
-                raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {last}. Try a lower lr.') from None
+            except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
             row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
             history.append(row); step_total += 1
             if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total)
@@ -254,3 +332,22 @@ def fit(config:TrainConfig, # what to train
         if out_dir is not None and procs.main: _checkpoint(out_dir, config, models, optimizers, epoch, history, validation)
     procs.barrier()  # when fit returns on any process, the last checkpoint is on disk
     return TrainResult(config, models, pd.DataFrame(history), pd.DataFrame(validation, columns=['global_step', 'modality', 'loss']))
+
+# %% ../nbs/09b_train.ipynb #ac712e6d
+def fit(config:TrainConfig, # what to train
+        out_dir:str|Path|None=None, # where checkpoints go (None: keep nothing on disk); locked against other writers while training
+        resume:bool=False, # continue after the last complete checkpoint in `out_dir` (start afresh if it holds none)
+        datasets:dict|None=None, # fixed modality datasets to use instead of the embedded data
+        callbacks:list=(), # called with each step's history row
+        progress:bool=True, # show a progress bar
+        overwrite:bool=False, # without `resume`: replace a run already in `out_dir` (else that is an error)
+       ) -> TrainResult:
+    "Pre-train a location encoder with SatCLIP, MELT or SALT until its budget is spent."
+    out_dir = Path(out_dir) if out_dir is not None else None
+    if resume and out_dir is None: raise ValueError('resume=True needs out_dir')
+    if resume and overwrite: raise ValueError('resume=True and overwrite=True exclude each other')
+    procs = processes()  # rank 0 of 1 without a process group
+    if out_dir is None or not procs.main: return _train(config, out_dir, resume, datasets, callbacks, progress, procs)
+    with run_lock(out_dir):
+        _prepare_out(out_dir, resume, overwrite)
+        return _train(config, out_dir, resume, datasets, callbacks, progress, procs)

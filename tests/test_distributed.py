@@ -74,7 +74,7 @@ def test_two_processes_train_what_one_process_trains(two_process_run, tmp_path):
 
 def test_killed_process_leaves_checkpoint_and_resume_finishes(two_process_run, tmp_path):
     proc = subprocess.Popen(torchrun_cmd(*pretrain_cmd(tmp_path)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state, deadline = tmp_path / 'state.safetensors', time.time() + 300
+    state, deadline = tmp_path / 'manifest.json', time.time() + 300  # the first committed checkpoint
     while not state.exists() and proc.poll() is None and time.time() < deadline: time.sleep(0.05)
     assert proc.poll() is None, 'the run ended before it could be killed: ' + proc.stderr.read().decode()[-3000:]
     workers = Path(f'/proc/{proc.pid}/task/{proc.pid}/children').read_text().split()

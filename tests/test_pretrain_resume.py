@@ -17,7 +17,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     whole, killed = tmp_path / 'whole', tmp_path / 'killed'
     assert pretrain(whole, 6).returncode == 0
     proc = subprocess.Popen([exe(), 'pretrain', '--out', str(killed), '--epochs', '6', *TINY], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    state = killed / 'state.safetensors'
+    state = killed / 'manifest.json'  # the first committed checkpoint
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline: time.sleep(0.05)
     assert proc.poll() is None, 'the run ended before it could be killed: ' + proc.stderr.read().decode()

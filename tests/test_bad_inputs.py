@@ -1,0 +1,269 @@
+"""Hostile input, one case per line: what a user might pass to `embed`, `load_encoder`, `fit` and the `location-tying`
+command, and the one clear error (or the correct handling) each must get. A crash, a traceback or a silently wrong
+result is a failure here."""
+import contextlib, io, json, os, shutil, subprocess, sys, time, warnings
+from pathlib import Path
+from unittest import mock
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from location_tying.checkpoint import save_encoder, save_tensors, load_encoder, write_set, encoder_files, tensors_from_bytes
+from location_tying.cli import main
+from location_tying.coords import PLACES
+from location_tying.location_encoder import make_location_encoder
+from location_tying.train import TrainConfig, fit, _checkpoint, build_models, build_optimizers
+from location_tying.melt import NonFiniteLossError
+
+HAMBURG = [PLACES['Hamburg']]
+OPTS = dict(degree=3, hidden=16, layers=1, dim=8)
+
+
+@pytest.fixture(scope='module')
+def enc():
+    torch.manual_seed(0); return make_location_encoder(**OPTS)
+
+@pytest.fixture(scope='module')
+def emb(enc, tmp_path_factory):
+    return load_encoder(save_encoder(tmp_path_factory.mktemp('enc'), enc, {'location_encoder': enc.config, 'epoch': 0}))
+
+def refused(fn, text:str, kind=Exception):
+    "`fn()` raises `kind` with `text` in its one-line message."
+    with pytest.raises(kind) as e: fn()
+    assert text in str(e.value), str(e.value)
+    assert '\n' not in str(e.value).strip(), str(e.value)
+
+
+# embed(): inputs that were unclear or silent
+EMBED_CASES = [  # (case, lonlat, batch_size, expected error text or None for "equals the float64 reference")
+    ('ragged list',              [[9.99, 53.55], [36.82]],                       65536, 'rectangular (N, 2)'),
+    ('masked array',             np.ma.masked_values([[9.99, 999.0]], 999.0),   65536, '1 masked value(s)'),
+    ('batch_size 0',             HAMBURG,                                        0,     'batch_size must be a positive integer'),
+    ('batch_size -1',            HAMBURG,                                        -1,    'batch_size must be a positive integer'),
+    ('batch_size 2.5',           HAMBURG,                                        2.5,   'batch_size must be a positive integer'),
+    ('DataFrame lat, lon',       pd.DataFrame({'lat': [53.55], 'lon': [9.99]}), 65536, None),
+    ('DataFrame LON/Latitude',   pd.DataFrame({'Latitude': [53.55], 'LON': [9.99]}), 65536, None),
+    ('only a lat column named',  pd.DataFrame({'lat': [53.55], 'h': [9.99]}),   65536, 'names a latitude column but no longitude'),
+]
+
+@pytest.mark.parametrize('case,lonlat,batch_size,text', EMBED_CASES, ids=[c[0] for c in EMBED_CASES])
+def test_embed(emb, case, lonlat, batch_size, text):
+    if text is None: np.testing.assert_array_equal(emb.embed(lonlat, batch_size=batch_size), emb.embed(HAMBURG))
+    else: refused(lambda: emb.embed(lonlat, batch_size=batch_size), text, ValueError)
+
+def test_embed_bfloat16_is_cast(emb):
+    t = torch.tensor(HAMBURG, dtype=torch.bfloat16)
+    np.testing.assert_array_equal(emb.embed(t), emb.embed(t.double().numpy()))  # the rounded bfloat16 values, as float64
+
+
+# load_encoder(): damaged or mistyped folders
+def _folder(tmp:Path, enc, change) -> Path:
+    d = save_encoder(tmp, enc, {'location_encoder': enc.config, 'epoch': 0}); change(d); return d
+
+def _flip(d, offset=-9):
+    raw = bytearray((d/'encoder.safetensors').read_bytes()); raw[offset] ^= 0x01; (d/'encoder.safetensors').write_bytes(bytes(raw))
+
+def _header_only(d, tensors=None, **change):
+    "A folder from elsewhere: encoder.safetensors alone (no config.json, no manifest), its header config changed by `change`."
+    opts = json.loads((d/'config.json').read_text())['location_encoder']
+    tensors = tensors if tensors is not None else load_file(d/'encoder.safetensors')
+    for f in ('config.json', 'manifest.json', 'encoder.safetensors'): (d/f).unlink()
+    save_tensors(d/'encoder.safetensors', tensors, {'kind': 'location_encoder', 'config': {'location_encoder': {**opts, **change}}})
+
+def _nan(d):
+    sd = load_file(d/'encoder.safetensors'); sd[next(iter(sd))].view(-1)[0] = float('nan'); _header_only(d, sd)
+
+def _int32(d): _header_only(d, {k: v.to(torch.int32) for k, v in load_file(d/'encoder.safetensors').items()})
+
+def _no_manifest(d): (d/'manifest.json').unlink()
+
+LOAD_CASES = [  # (case, change to a saved folder, expected error text)
+    ('one flipped byte',        _flip,                                                     'encoder.safetensors does not match manifest.json'),
+    ('flipped byte in header',  lambda d: _flip(d, 20),                                    'encoder.safetensors does not match manifest.json'),
+    ('truncated weights',       lambda d: (d/'encoder.safetensors').write_bytes((d/'encoder.safetensors').read_bytes()[:100]), 'does not match manifest.json'),
+    ('config.json edited',      lambda d: (d/'config.json').write_text('{}'),             'config.json does not match manifest.json'),
+    ('manifest garbled',        lambda d: (d/'manifest.json').write_text('{"files": '),   'manifest.json is corrupt'),
+    ('NaN weight',              _nan,                                                      'NaN or inf value(s)'),
+    ('int32 weights',           _int32,                                                    'has dtype torch.int32 in the file'),
+    ('degree "15"',             lambda d: _header_only(d, degree='15'),                    "location_encoder.degree = '15'; it must be a positive integer"),
+    ('degree 15.0',             lambda d: _header_only(d, degree=15.0),                    'location_encoder.degree = 15.0'),
+    ('hidden null',             lambda d: _header_only(d, hidden=None),                    'location_encoder.hidden = None'),
+    ('dim -5',                  lambda d: _header_only(d, dim=-5),                         'location_encoder.dim = -5'),
+    ('config.json a JSON list', lambda d: (_no_manifest(d), (d/'config.json').write_text('[1, 2]')), 'holds a JSON list, not an object'),
+    ('config.json not UTF-8',   lambda d: (_no_manifest(d), (d/'config.json').write_bytes(b'\xff\xfe{')), 'config.json is not valid JSON'),
+    ('config.json a directory', lambda d: (_no_manifest(d), (d/'config.json').unlink(), (d/'config.json').mkdir()), 'is a directory, not the encoder'),
+]
+
+@pytest.mark.parametrize('case,change,text', LOAD_CASES, ids=[c[0] for c in LOAD_CASES])
+def test_load_encoder_refuses(enc, tmp_path, case, change, text):
+    d = _folder(tmp_path/'run', enc, change)
+    refused(lambda: load_encoder(d), text, ValueError)
+
+def test_flipped_byte_falls_back_to_previous_set(enc, tmp_path):
+    d = _folder(tmp_path, enc, lambda d: None)
+    first = load_encoder(d).embed(HAMBURG)
+    with torch.no_grad(): [p.add_(1.0) for p in enc.parameters()]
+    try: save_encoder(d, enc, {'location_encoder': enc.config, 'epoch': 1})
+    finally:
+        with torch.no_grad(): [p.sub_(1.0) for p in enc.parameters()]
+    _flip(d)
+    with pytest.warns(UserWarning, match='Using the previous complete checkpoint'): got = load_encoder(d)
+    assert got.config['epoch'] == 0 and np.array_equal(got.embed(HAMBURG), first)
+
+@pytest.mark.parametrize('k', range(7))
+def test_killed_at_each_write_loads_a_whole_set_or_refuses(enc, tmp_path, k):
+    "The k-th rename of a commit dies; a reader gets exactly the old set or the new one, or (for a first set) a clear refusal."
+    sets = []
+    for epoch in range(3):
+        with torch.no_grad(): [p.add_(0.5) for p in enc.parameters()]
+        sets.append(encoder_files(enc, {'location_encoder': enc.config, 'epoch': epoch}))
+    with torch.no_grad(): [p.sub_(1.5) for p in enc.parameters()]
+    for n_before in (0, 2):  # the first set of a folder, and a folder with two sets committed before
+        d = tmp_path/str(n_before)
+        for i in range(n_before): write_set(d, sets[i], {'epoch': i})
+        calls, real = [], os.replace
+        def dying(src, dst):
+            calls.append(dst)
+            if len(calls) == k + 1: raise KeyboardInterrupt('killed')
+            real(src, dst)
+        with mock.patch('os.replace', dying), contextlib.suppress(KeyboardInterrupt): write_set(d, sets[n_before], {'epoch': n_before})
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            try: got = load_encoder(d)
+            except ValueError as e:
+                assert n_before == 0 and 'never committed' in str(e), (k, str(e)); continue
+        epoch = got.config['epoch']
+        assert epoch in ({n_before - 1, n_before} if n_before else {0}), (n_before, k, epoch)
+        want = tensors_from_bytes(sets[epoch]['encoder.safetensors'])[0]
+        for name, v in got.model.state_dict().items(): assert torch.equal(v, want[name]), (n_before, k, name)  # never wrong weights
+
+
+# fit() / TrainConfig: settings refused before any work, naming the field
+CONFIG_CASES = [  # (case, TrainConfig keyword arguments, expected error text)
+    ('epochs 0',              dict(epochs=0),                                'epochs must be >= 1'),
+    ('epochs -1',             dict(epochs=-1),                               'epochs must be >= 1'),
+    ('batch 0',               dict(batch_size=0),                            'batch_size must be >= 2'),
+    ('batch 1',               dict(batch_size=1),                            'batch_size must be >= 2'),
+    ('batch -4',              dict(batch_size=-4),                           'batch_size must be >= 2'),
+    ('dim 0',                 dict(dim=0),                                   'dim must be >= 1'),
+    ('duplicated modalities', dict(modalities=('atmosphere', 'atmosphere')), 'modalities must be distinct'),
+    ('eps_km -1',             dict(eps_km=-1.0),                             'eps_km must be finite and >= 0'),
+    ('lr 1e39',               dict(lr=1e39),                                 'lr must be a number in (0, 10]'),
+    ('lr 1e30',               dict(lr=1e30),                                 'lr must be a number in (0, 10]'),
+    ('lr inf',                dict(lr=float('inf')),                         'lr must be a number in (0, 10]'),
+    ('device gpu0',           dict(device='gpu0'),                           "device 'gpu0' is not a torch device"),
+    ('degree "15"',           dict(degree='15'),                             "degree must be int, got '15'"),
+    ('epochs True',           dict(epochs=True),                             'epochs must be int, got True'),
+    ('steps 0',               dict(steps=0),                                 'steps must be >= 1'),
+    ('seed -1',               dict(seed=-1),                                 'seed must be >= 0'),
+]
+
+@pytest.mark.parametrize('case,kw,text', CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_refuses(case, kw, text): refused(lambda: TrainConfig(**kw), text, ValueError)
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
+def test_config_refuses_missing_cuda(): refused(lambda: TrainConfig(device='cuda'), 'no CUDA GPU is visible', ValueError)
+
+TINY = dict(method='satclip', modalities=('atmosphere',), n_per_modality=64, hidden=16, dim=8, degree=2, layers=1,
+            batch_size=32, epochs=1, val_n=0, fresh_locations=False)
+
+def test_diverged_weights_are_never_kept(tmp_path):
+    "A loss can stay finite while the weights reach 1e30: that checkpoint is refused and the previous one kept."
+    config = TrainConfig(**TINY); models = build_models(config); opts = build_optimizers(config, models)
+    _checkpoint(tmp_path, config, models, opts, 0, [{'loss': 1.0}], [])
+    with torch.no_grad(): next(models['location'].parameters()).fill_(1e30)
+    refused(lambda: _checkpoint(tmp_path, config, models, opts, 1, [{'loss': 1.0}] * 2, []), 'the weights diverged', NonFiniteLossError)
+    assert load_encoder(tmp_path).config['epoch'] == 0 and np.isfinite(load_encoder(tmp_path).embed(HAMBURG)).all()
+
+def test_api_resume_on_empty_folder_trains_and_resume_on_finished_run_loads(tmp_path):
+    first = fit(TrainConfig(**TINY), out_dir=tmp_path/'r', resume=True, progress=False)  # as `reproduce` calls it
+    again = fit(TrainConfig(**TINY), out_dir=tmp_path/'r', resume=True, progress=False)
+    assert len(first.history) == len(again.history) > 0
+    for a, b in zip(first.models.parameters(), again.models.parameters()): assert torch.equal(a, b)
+    refused(lambda: fit(TrainConfig(**TINY), out_dir=tmp_path/'r', progress=False), 'already holds a run (1 epoch(s) done)', FileExistsError)
+    assert len(fit(TrainConfig(**TINY), out_dir=tmp_path/'r', overwrite=True, progress=False).history) == len(first.history)
+
+
+# the command line: one line on stderr, exit status 2, the option named
+def cli(*argv) -> tuple[int, str]:
+    with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
+        try: rc = main([str(a) for a in argv])
+        except SystemExit as e: rc = e.code
+    return rc, err.getvalue()
+
+S = ['--method', 'satclip', '--modalities', 'atmosphere', '--n-per-modality', '64', '--hidden', '16', '--dim', '8', '--degree', '2',
+     '--val-n', '0', '--batch-size', '32']
+
+CLI_CASES = [  # (case, arguments after `pretrain --out <run>` unless they start with a command; expected text on stderr)
+    ('epochs 0',               ['--epochs', '0'],                          '--epochs: must be >= 1'),
+    ('epochs -1',              ['--epochs', '-1'],                         '--epochs: must be >= 1'),
+    ('batch 0',                ['--batch-size', '0'],                      '--batch-size: must be >= 2'),
+    ('batch 1',                ['--batch-size', '1'],                      '--batch-size: must be >= 2'),
+    ('batch -4',               ['--batch-size', '-4'],                     '--batch-size: must be >= 2'),
+    ('dim 0',                  ['--dim', '0'],                             '--dim: must be >= 1'),
+    ('duplicated modalities',  ['--method', 'melt', '--modalities', 'atmosphere,atmosphere'], '--modalities: must be distinct'),
+    ('eps-km -1',              ['--eps-km', '-1'],                         '--eps-km: must be finite and >= 0'),
+    ('lr 1e39',                ['--lr', '1e39'],                           '--lr: must be a number in (0, 10]'),
+    ('lr 1e30',                ['--lr', '1e30'],                           '--lr: must be a number in (0, 10]'),
+    ('device gpu0',            ['--device', 'gpu0'],                       "--device: 'gpu0' is not a torch device"),
+    ('resume on empty folder', ['--resume'],                               'holds no checkpoint to resume; drop --resume'),
+    ('resume and overwrite',   ['--resume', '--overwrite'],                'not allowed with argument'),
+    ('data --n 0',             ['data', '--n', '0'],                       'argument --n: must be >= 1'),
+    ('data --n -5',            ['data', '--n', '-5'],                      'argument --n: must be >= 1'),
+]
+
+@pytest.mark.parametrize('case,args,text', CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_one_line(tmp_path, case, args, text):
+    argv = [args[0], '--out', tmp_path/'run', *args[1:]] if args[0] == 'data' else ['pretrain', '--out', tmp_path/'run', *S, *args]
+    rc, err = cli(*argv)
+    assert rc == 2 and text in err, (rc, err)
+    assert 'Traceback' not in err and (err.count('\n') == 1 or 'usage:' in err), err
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has a GPU')
+def test_cli_missing_cuda(tmp_path):
+    rc, err = cli('pretrain', '--out', tmp_path, *S, '--device', 'cuda')
+    assert rc == 2 and "--device: 'cuda': no CUDA GPU is visible" in err, err
+
+@pytest.mark.parametrize('command', ['pretrain', 'data', 'reproduce'])
+@pytest.mark.parametrize('where', ['is the file', 'below the file'])
+def test_cli_out_is_a_file(tmp_path, command, where):
+    (tmp_path/'f').write_text('x'); out = tmp_path/'f' if where == 'is the file' else tmp_path/'f'/'x'
+    rc, err = cli(command, '--out', out, *(S if command == 'pretrain' else []))
+    assert rc == 2 and 'is a file, not a folder' in err and err.count('\n') == 1, err
+
+@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which('setpriv'), reason='root writes anywhere')
+def test_cli_out_not_writable(tmp_path):
+    ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o555)
+    code = "import sys; from location_tying.cli import main; sys.exit(main(sys.argv[1:]))"
+    cmd = [sys.executable, '-c', code, 'pretrain', '--out', str(ro/'run'), *S]
+    if os.geteuid() == 0: cmd = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search,-fowner', *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and 'cannot write there' in out.stderr and out.stderr.count('\n') == 1, out.stderr
+
+def test_cli_existing_run_is_explicit(tmp_path):
+    assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '1')[0] == 0
+    rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '1')
+    assert rc == 2 and 'already holds a run (1 epoch(s) done): continue it with --resume' in err, err
+    rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '1', '--resume')
+    assert rc == 0 and 'nothing to train' in err, err
+    assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '1', '--overwrite')[0] == 0
+
+def test_cli_debug_shows_the_traceback(tmp_path):
+    rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '0', '--debug')
+    assert rc == 2 and 'Traceback' in err and err.strip().endswith('error: --epochs: must be >= 1, got 0')
+
+
+def test_two_concurrent_pretrains_second_refused_first_intact(tmp_path):
+    exe = str(Path(sys.executable).parent/'location-tying')
+    args = ['pretrain', '--out', str(tmp_path), *S, '--n-per-modality', '2048', '--epochs', '4']
+    first = subprocess.Popen([exe, *args, '--seed', '0'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path/'.lock').exists() and time.time() < deadline and first.poll() is None: time.sleep(0.05)
+    second = subprocess.run([exe, *args, '--seed', '1'], capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2 and 'is in use by another run (pid' in second.stderr, second.stderr
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    got = load_encoder(tmp_path)
+    assert got.config['train']['seed'] == 0 and got.config['epoch'] == 3 and not (tmp_path/'.lock').exists()
+    assert len(pd.read_csv(tmp_path/'history.csv')) == 4 * 2048 // 32
