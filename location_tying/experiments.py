@@ -96,9 +96,9 @@ def crossed_interval(d:np.ndarray, # (T, P) paired differences: pre-training see
     if P > 1: parts.append((T * col.var(ddof=1), P - 1))
     if T > 1 and P > 1:
         ms_e = ((d - row[:, None] - col[None, :] + mean) ** 2).sum() / ((T - 1) * (P - 1))
-        var_num = max(sum(ms for ms, _ in parts) - ms_e, ms_e)
-        denom = sum(ms ** 2 / k for ms, k in parts) + ms_e ** 2 / ((T - 1) * (P - 1))
-        df = var_num ** 2 / denom if denom > 0 else np.inf
+        var_num = sum(ms for ms, _ in parts) - ms_e
+        if var_num <= ms_e: var_num, df = ms_e, (T - 1) * (P - 1)  # no seed effect shows: the interaction's own df
+        else: df = max(var_num ** 2 / (sum(ms ** 2 / k for ms, k in parts) + ms_e ** 2 / ((T - 1) * (P - 1))), min(T, P) - 1)
     else: var_num, df = parts[0][0], parts[0][1]
     half = stats.t.ppf(0.5 + level / 2, df) * np.sqrt(var_num / (T * P)) if var_num > 0 else 0.0
     return float(mean), float(mean - half), float(mean + half), float(df)
