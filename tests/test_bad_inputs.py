@@ -329,3 +329,20 @@ def test_damaged_cache_shard_is_named_discarded_and_rebuilt(tmp_path, monkeypatc
     with pytest.warns(UserWarning, match=f'discarding the damaged cache shard .*{shard.name}'):
         again = data.embed_names(names, progress=False)
     np.testing.assert_allclose(again, ref, atol=1e-5)
+
+
+def test_loads_polled_while_a_run_trains_never_fail(tmp_path):
+    "A reader polling the folder while `pretrain` writes a checkpoint every epoch always gets a complete set."
+    exe = str(Path(sys.executable).parent/'location-tying')
+    run = subprocess.Popen([exe, 'pretrain', '--out', str(tmp_path/'run'), *S, '--n-per-modality', '512', '--epochs', '12'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    loads, failures, epochs = 0, [], set()
+    while run.poll() is None:
+        if not (tmp_path/'run'/'manifest.json').exists(): time.sleep(0.01); continue
+        try:
+            with warnings.catch_warnings(): warnings.simplefilter('ignore'); epochs.add(load_encoder(tmp_path/'run').config['epoch'])
+            loads += 1
+        except Exception as e: failures.append(f'{type(e).__name__}: {e}')
+    assert run.returncode == 0, run.stderr[-2000:]
+    print(f'{loads} loads over {len(epochs)} epochs, {len(failures)} failures')
+    assert loads > 20 and len(epochs) > 5 and not failures, (loads, sorted(epochs), failures[:3])
