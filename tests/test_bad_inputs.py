@@ -232,14 +232,31 @@ def test_cli_out_is_a_file(tmp_path, command, where):
     rc, err = cli(command, '--out', out, *(S if command == 'pretrain' else []))
     assert rc == 2 and 'is a file, not a folder' in err and err.count('\n') == 1, err
 
+NOT_WRITABLE = [  # (case, command and its arguments; {ro} is a chmod 555 folder, {run} a finished run made read-only)
+    ('pretrain, new folder under 555',  ['pretrain', '--out', '{ro}/run', *S]),
+    ('pretrain, existing 555 folder',   ['pretrain', '--out', '{ro}', *S]),
+    ('pretrain --resume, read-only run', ['pretrain', '--out', '{run}', *S, '--epochs', '2', '--resume']),
+    ('reproduce into 555',              ['reproduce', '--out', '{ro}/results']),
+    ('data into 555',                   ['data', '--out', '{ro}/maps', '--n', '10']),
+]
+
 @pytest.mark.skipif(os.geteuid() == 0 and not shutil.which('setpriv'), reason='root writes anywhere')
-def test_cli_out_not_writable(tmp_path):
-    ro = tmp_path/'ro'; ro.mkdir(); ro.chmod(0o555)
+@pytest.mark.parametrize('case,argv', NOT_WRITABLE, ids=[c[0] for c in NOT_WRITABLE])
+def test_cli_out_not_writable(tmp_path, case, argv):
+    ro, run = tmp_path/'ro', tmp_path/'run'; ro.mkdir()
+    if '{run}' in ' '.join(argv):
+        assert cli('pretrain', '--out', run, *S, '--epochs', '1')[0] == 0
+        for p in [run, *run.rglob('*')]: p.chmod(0o555 if p.is_dir() else 0o444)
+    ro.chmod(0o555)
     code = "import sys; from location_tying.cli import main; sys.exit(main(sys.argv[1:]))"
-    cmd = [sys.executable, '-c', code, 'pretrain', '--out', str(ro/'run'), *S]
+    cmd = [sys.executable, '-c', code, *[a.format(ro=ro, run=run) for a in argv]]
     if os.geteuid() == 0: cmd = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search,-fowner', *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and 'cannot write there' in out.stderr and out.stderr.count('\n') == 1, out.stderr
+
+def test_cli_out_in_sysfs():
+    rc, err = cli('pretrain', '--out', '/sys/location-tying-test', *S)
+    assert rc == 2 and '--out /sys/location-tying-test: cannot write there' in err and err.count('\n') == 1, err
 
 def test_cli_existing_run_is_explicit(tmp_path):
     assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '1')[0] == 0
