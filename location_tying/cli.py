@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_cli.ipynb #104b6408
 from __future__ import annotations
-import argparse, os, sys, time, traceback
+import argparse, os, sys, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 
@@ -194,7 +194,10 @@ def main(argv:list[str]|None=None) -> int: # exit status
     "Run `location-tying` with `argv` (default: the process's arguments)."
     args = build_parser().parse_args(argv)
     name = f'location-tying {args.command}'
-    try: COMMANDS[args.command][2](args)
+    try:
+        with warnings.catch_warnings():  # notices (a stale lock taken over, a fallback to the previous checkpoint): one line each
+            warnings.showwarning = lambda message, *_, **__: print(f'{name}: warning: {message}', file=sys.stderr)
+            COMMANDS[args.command][2](args)
     except KeyboardInterrupt:
         kept = f'; {args.out} keeps its last complete checkpoint (continue with --resume)' if args.command == 'pretrain' else ''
         print(f'{name}: interrupted{kept}', file=sys.stderr); return 130

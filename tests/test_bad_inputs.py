@@ -363,3 +363,16 @@ def test_loads_polled_while_a_run_trains_never_fail(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     print(f'{loads} loads over {len(epochs)} epochs, {len(failures)} failures')
     assert loads > 20 and len(epochs) > 5 and not failures, (loads, sorted(epochs), failures[:3])
+
+
+def test_cli_notices_are_one_line(tmp_path):
+    "A lock left by a killed run, and a half-written top set, are taken over / fallen back from with a one-line warning."
+    assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '2')[0] == 0
+    (tmp_path/'.lock').write_text(json.dumps({'pid': 2**22 + 1, 'host': 'a killed run'}))
+    (tmp_path/'history.csv').write_text('half-written\n')
+    rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '3', '--resume')
+    lines = err.splitlines()
+    assert rc == 0 and len(lines) == 2, err
+    assert 'warning:' in lines[0] and 'no longer holds it' in lines[0], err
+    assert 'warning:' in lines[1] and 'Using the previous complete checkpoint' in lines[1] and '(1 epoch(s) done' in lines[1], err
+    assert load_encoder(tmp_path).config['epoch'] == 2
