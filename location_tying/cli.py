@@ -184,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/15_cli.ipynb #efb5f3e8
-_USER_ERRORS = (ValueError, OSError, RuntimeError, EOFError)  # bad input, files, folders, devices, locks: the user can fix these
+def _user_errors() -> tuple:
+    "Bad settings, data, files, folders and locks: mistakes the user can fix (anything else is a bug)."
+    from location_tying.checkpoint import RunLockedError
+    return (ValueError, OSError, EOFError, RunLockedError)
 
 def _one_line(e:BaseException) -> str:
     if isinstance(e, OSError) and e.filename and e.strerror: return f'{e.strerror}: {e.filename}'
@@ -203,7 +206,7 @@ def main(argv:list[str]|None=None) -> int: # exit status
         print(f'{name}: interrupted{kept}', file=sys.stderr); return 130
     except Exception as e:
         if args.debug: traceback.print_exc()
-        user = isinstance(e, _USER_ERRORS) and not isinstance(e, (NotImplementedError, RecursionError))
+        user = isinstance(e, _user_errors())
         hint = '' if user or args.debug else f' ({type(e).__name__}: an internal error; run again with --debug for the traceback)'
         print(f'{name}: error: {_one_line(e)}{hint}', file=sys.stderr); return 2 if user else 1
     return 0

@@ -376,3 +376,12 @@ def test_cli_notices_are_one_line(tmp_path):
     assert 'warning:' in lines[0] and 'no longer holds it' in lines[0], err
     assert 'warning:' in lines[1] and 'Using the previous complete checkpoint' in lines[1] and '(1 epoch(s) done' in lines[1], err
     assert load_encoder(tmp_path).config['epoch'] == 2
+
+
+def test_cli_internal_error_is_one_line_with_a_pointer_to_debug(tmp_path, monkeypatch):
+    import location_tying.train
+    def bug(*a, **k): raise RuntimeError('shape mismatch somewhere inside')
+    monkeypatch.setattr(location_tying.train, 'fit', bug)
+    rc, err = cli('pretrain', '--out', tmp_path, *S)
+    assert rc == 1 and err == ('location-tying pretrain: error: shape mismatch somewhere inside '
+                               '(RuntimeError: an internal error; run again with --debug for the traceback)\n'), err
