@@ -385,3 +385,39 @@ def test_cli_internal_error_is_one_line_with_a_pointer_to_debug(tmp_path, monkey
     rc, err = cli('pretrain', '--out', tmp_path, *S)
     assert rc == 1 and err == ('location-tying pretrain: error: shape mismatch somewhere inside '
                                '(RuntimeError: an internal error; run again with --debug for the traceback)\n'), err
+
+
+@pytest.fixture(scope='module')
+def whole_run(tmp_path_factory):
+    return fit(TrainConfig(**{**TINY, 'epochs': 2}), out_dir=tmp_path_factory.mktemp('whole'), progress=False)
+
+@pytest.mark.parametrize('k', range(14))  # renames: 6 in the first commit (5 files, the manifest), 7 in the second (previous/ too); k=13: none dies
+def test_fit_killed_at_each_write_resumes_to_the_same_weights(whole_run, tmp_path, k):
+    "A run killed at any file write of its checkpoints leaves a folder that loads or refuses clearly, and resumes exactly."
+    calls, real = [], os.replace
+    def dying(src, dst):
+        if tmp_path in Path(dst).parents:
+            calls.append(dst)
+            if len(calls) == k + 1: raise KeyboardInterrupt('killed')
+        real(src, dst)
+    with mock.patch('os.replace', dying), contextlib.suppress(KeyboardInterrupt):
+        fit(TrainConfig(**{**TINY, 'epochs': 2}), out_dir=tmp_path, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        try: assert load_encoder(tmp_path).config['epoch'] == (0 if k < 13 else 1), k
+        except ValueError as e: assert k < 6 and 'never committed' in str(e), (k, str(e))
+        resumed = fit(TrainConfig(**{**TINY, 'epochs': 2}), out_dir=tmp_path, resume=True, progress=False)
+    for a, b in zip(whole_run.models.parameters(), resumed.models.parameters()): assert torch.equal(a, b), k
+    assert resumed.history.loss.tolist() == whole_run.history.loss.tolist()
+
+
+@pytest.mark.parametrize('name', ['state.safetensors', 'encoder.safetensors', 'config.json', 'history.csv', 'validation.csv', 'manifest.json'])
+def test_run_folder_with_a_flipped_byte_loads_verified_weights_and_resumes_exactly(whole_run, tmp_path, name):
+    fit(TrainConfig(**{**TINY, 'epochs': 2}), out_dir=tmp_path, progress=False)
+    raw = bytearray((tmp_path/name).read_bytes()); raw[len(raw) // 2] ^= 0x04; (tmp_path/name).write_bytes(bytes(raw))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always'); got = load_encoder(tmp_path)
+    uses_it = name in ('encoder.safetensors', 'config.json', 'manifest.json')  # what load_encoder reads and checks
+    assert got.config['epoch'] == (0 if uses_it else 1) and bool(caught) == uses_it, (name, got.config['epoch'], caught)
+    with warnings.catch_warnings(): warnings.simplefilter('ignore'); resumed = fit(TrainConfig(**{**TINY, 'epochs': 2}), out_dir=tmp_path, resume=True, progress=False)
+    for a, b in zip(whole_run.models.parameters(), resumed.models.parameters()): assert torch.equal(a, b), name
