@@ -1,7 +1,7 @@
 """Hostile input, one case per line: what a user might pass to `embed`, `load_encoder`, `fit` and the `location-tying`
 command, and the one clear error (or the correct handling) each must get. A crash, a traceback or a silently wrong
 result is a failure here."""
-import contextlib, io, json, os, shutil, subprocess, sys, time, warnings
+import contextlib, io, json, os, shutil, signal, subprocess, sys, time, warnings
 from pathlib import Path
 from unittest import mock
 import numpy as np
@@ -273,17 +273,22 @@ def test_cli_debug_shows_the_traceback(tmp_path):
 
 def test_two_concurrent_pretrains_second_refused_first_intact(tmp_path):
     exe = str(Path(sys.executable).parent/'location-tying')
-    args = ['pretrain', '--out', str(tmp_path), *S, '--n-per-modality', '2048', '--epochs', '4']
+    args = ['pretrain', '--out', str(tmp_path), *S, '--n-per-modality', '1024', '--epochs', '4']
     first = subprocess.Popen([exe, *args, '--seed', '0'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not (tmp_path/'.lock').exists() and time.time() < deadline and first.poll() is None: time.sleep(0.05)
-    second = subprocess.run([exe, *args, '--seed', '1'], capture_output=True, text=True, timeout=300)
-    assert second.returncode == 2 and 'is in use by another run (pid' in second.stderr, second.stderr
+    def owner():  # the pid in .lock, written once the OS lock is held
+        try: return json.loads((tmp_path/'.lock').read_text() or '{}').get('pid')
+        except (OSError, ValueError): return None
+    while owner() != first.pid and time.time() < deadline and first.poll() is None: time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)  # paused, it still holds the lock: the second run meets it however fast the machine
+    try: second = subprocess.run([exe, *args, '--seed', '1'], capture_output=True, text=True, timeout=300)
+    finally: first.send_signal(signal.SIGCONT)
+    assert second.returncode == 2 and f'is in use by another run (pid {first.pid}' in second.stderr, second.stderr
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     got = load_encoder(tmp_path)
     assert got.config['train']['seed'] == 0 and got.config['epoch'] == 3 and not (tmp_path/'.lock').exists()
-    assert len(pd.read_csv(tmp_path/'history.csv')) == 4 * 2048 // 32
+    assert len(pd.read_csv(tmp_path/'history.csv')) == 4 * 1024 // 32
 
 
 # data files and the name-embedding cache
