@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_checkpoint.ipynb #39c4ce8c
 from __future__ import annotations
-import contextlib, hashlib, json, numbers, os, shutil, socket, sys, time, uuid, warnings
+import contextlib, hashlib, json, numbers, os, re, shutil, socket, sys, time, uuid, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -305,6 +305,23 @@ def _describe(manifest:dict) -> str:
     e = (manifest.get('info') or {}).get('epoch')
     return f'{e + 1} epoch(s) done, "epoch": {e} in its files' if isinstance(e, int) else 'its info has no epoch'
 
+# %% ../nbs/09a_checkpoint.ipynb #b7e5a021
+_LEFTOVER = re.compile(r'^\..+\.(\d+)\.(?:[0-9a-f]{8}\.tmp|old)$')  # `.name.<pid>.<hex>.tmp` and `.previous.<pid>.old`
+
+def _pid_alive(pid) -> bool:
+    "Whether a process `pid` runs on this host (True when unsure)."
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OverflowError, ValueError, TypeError, OSError): return True
+    return True
+
+def _sweep(folder:Path):
+    "Remove temporary files and folders left in `folder` by writes that were killed (their process is gone, or is this one)."
+    for p in folder.iterdir():
+        m = _LEFTOVER.match(p.name)
+        if m and (int(m[1]) == os.getpid() or not _pid_alive(int(m[1]))):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
 # %% ../nbs/09a_checkpoint.ipynb #b7e5a007
 def _keep_previous(folder:Path):
     "Keep the current committed set (if it verifies) in `previous/`, as hard links (copies where links fail)."
@@ -331,6 +348,7 @@ def write_set(folder:str|Path, # the run folder (created if missing)
     for name, data in files.items(): _atomic_write_bytes(folder/name, data)
     _atomic_write_bytes(folder/MANIFEST_FILE, manifest)  # the commit point
     (folder/PENDING_FILE).unlink(missing_ok=True)
+    _sweep(folder)
     return folder
 
 # %% ../nbs/09a_checkpoint.ipynb #b7e5a013
@@ -343,12 +361,6 @@ def _lock_owner(path:Path) -> dict:
     try: owner = json.loads(path.read_text() or '{}')
     except (OSError, ValueError): return {}
     return owner if isinstance(owner, dict) else {}
-
-def _pid_alive(pid) -> bool:
-    try: os.kill(int(pid), 0)
-    except ProcessLookupError: return False
-    except (PermissionError, OverflowError, ValueError, TypeError, OSError): return True
-    return True
 
 def _refuse(folder:Path, owner:dict):
     return RunLockedError(f"{folder} is in use by another run (pid {owner.get('pid', '?')} on {owner.get('host', '?')}, "
