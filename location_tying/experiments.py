@@ -183,8 +183,7 @@ def _probe(name:str, featurize, tasks, settings:Settings, path:Path, key:str) ->
 
 # %% ../nbs/13_experiments.ipynb #0ff92c1b
 def _draw_map(name:str, embed, out:Path, res_deg:float=1.0):
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # no backend switch here: a notebook that calls this keeps its inline figures
     from location_tying.viz import embedding_grid, plot_embedding_map
     path = out / 'maps' / f'{name}.png'
     if path.exists(): return
