@@ -223,12 +223,20 @@ def _warm_text_cache(settings:Settings):
         load_modality('toponyms', n=config.n_per_modality, seed=config.seed, progress=False)
         if config.val_n: load_modality('toponyms', n=config.val_n, seed=0, split='validation', progress=False)
 
+def _release_caches():
+    "Drop this process's cached data — rasters, cities, the sentence encoder, embedding shards — (each worker has its own)."
+    import gc
+    from location_tying import data
+    for f in vars(data).values():
+        if hasattr(f, 'cache_clear'): f.cache_clear()
+    data._SHARDS.clear(); gc.collect()
+
 def _run_grid(jobs:list, tasks, settings:Settings, out:Path, progress:bool, workers:int) -> list:
     if workers <= 1: return [_train_and_probe(n, c, tasks, settings, out, progress) for n, c in jobs]
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from location_tying import experiments  # the worker runs the installed module's function (picklable by name)
-    _warm_text_cache(settings)
+    _warm_text_cache(settings); _release_caches()  # the workers load what they need; this process only waits
     with ProcessPoolExecutor(workers, mp_context=mp.get_context('spawn')) as pool:  # spawn: no fork of a threaded torch
         futures = [pool.submit(experiments._job, n, c, asdict(settings), out) for n, c in jobs]
         return [ProbeResults(f.result()) for f in futures]
@@ -246,6 +254,8 @@ def reproduce(out:str|Path, # results folder
     out.mkdir(parents=True, exist_ok=True)
     budgets = budget_table(method_configs(settings)); budgets.to_csv(out / 'budgets.csv', index_label='method')
     tasks = _tasks(settings.task_n, settings.task_seed)
+    jobs = [(name, config) for seed in settings.train_seeds for name, config in method_configs(settings, seed).items()]
+    trained = _run_grid(jobs, tasks, settings, out, progress, workers)  # first, while this process holds little memory
     results, key = [], probe_key(tasks, settings)
     for name, featurize in baseline_featurizers(settings).items():
         t0 = time.perf_counter(); results.append(_probe(name, featurize, tasks, settings, out / 'probes' / f'{name}.csv', key))
@@ -255,9 +265,7 @@ def reproduce(out:str|Path, # results folder
         r = _probe('untrained', untrained_featurizer(cfg), tasks, settings, out / 'probes' / 'untrained' / f'seed-{seed}.csv',
                    probe_key(tasks, settings, extra=json.dumps([cfg.location_encoder_options(), seed])))
         r.df['train_seed'] = seed; results.append(r)
-    jobs = [(name, config) for seed in settings.train_seeds for name, config in method_configs(settings, seed).items()]
-    results += _run_grid(jobs, tasks, settings, out, progress, workers)
-    res = ProbeResults.concat(results)
+    res = ProbeResults.concat(results + trained)
     res.to_csv(out / 'results.csv')
     (out / 'results.md').write_text(results_markdown(res, settings, mode, budgets))
     return res
