@@ -451,7 +451,6 @@ class LocationEmbedder:
         a = validate_lonlat(lonlat)
         if not len(a): return np.zeros((0, self.embedding_dim), np.float32)
         return np.concatenate([self._run(a[i:i + batch_size]) for i in range(0, len(a), batch_size)])
-
     def to(self, device): self.model.to(device); return self
 
     def __repr__(self):

@@ -214,6 +214,7 @@ def _derived(name:str, d:Path|None=None) -> Path:
         _CHECKED[p] = (st.st_size, st.st_mtime_ns)
     return p
 
+# %% ../nbs/01_data.ipynb #edaa6b7b
 @lru_cache(None)
 def load_cities():
     "The compact cities1000 table as a DataFrame (columns `CITY_COLUMNS`, `section` bool); 'NA' (Namibia) stays a string."
@@ -439,6 +440,7 @@ def _toponym_sample(n:int, seed:int, split:str) -> tuple:
     idx = pool[np.random.default_rng(derived_seed(seed, f'toponyms:{split}')).choice(len(pool), n, replace=False)]
     return cities[['lon', 'lat']].to_numpy()[idx], cities['name'].to_numpy()[idx]
 
+# %% ../nbs/01_data.ipynb #80395a86
 def load_modality(name:str, # one of `MODALITIES`
                   n:int, # number of locations
                   seed:int, # sample seed (the result is a pure function of name, n, seed, patch_px, split)

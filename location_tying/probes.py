@@ -270,6 +270,24 @@ def _epoch_batches(fit, act, rngs, batch_size, off):
             idx[i, j, :len(c)] = torch.from_numpy(c + off[s]); w[i, j, :len(c)] = 1.0 / len(c)
     return idx, w
 
+# %% ../nbs/10_probes.ipynb #93f59b86
+def _mlp_init(seeds, D:int, hidden:int, K:int, kind:str, trains, y) -> list:
+    "Stacked Glorot-initialised weights (W1, b1, W2, b2), one slice per fit, each from its own seed."
+    params = [torch.stack([_glorot(4 * s, (D, hidden), D, hidden) for s in seeds]), torch.stack([_glorot(4 * s + 1, (1, hidden), D, hidden) for s in seeds]),
+              torch.stack([_glorot(4 * s + 2, (hidden, K), hidden, K, 2.0) for s in seeds]), torch.stack([_glorot(4 * s + 3, (1, K), hidden, K, 2.0) for s in seeds])]
+    if kind == 'classification':  # classes a fit never saw get a bias of -10⁴: never predicted, no gradient
+        for s, tr in enumerate(trains): params[3][s, 0, np.setdiff1d(np.arange(K), y[np.asarray(tr)])] = -1e4
+    return params
+
+def _mlp_predict(X, tests, best, stats, kind:str, classes, dt) -> list:
+    "Each fit's predictions on its test rows, standardised with its own training statistics."
+    out = []
+    for s, te in enumerate(tests):
+        mu, sd, ym, ysd = stats[s]
+        _, Z2 = _mlp_forward(*[p[s:s + 1] for p in best], ((torch.from_numpy(np.asarray(X[np.asarray(te)], np.float32)) - mu) / sd).to(dt)[None])
+        out.append(classes[Z2[0].argmax(-1).numpy()] if kind == 'classification' else Z2[0, :, 0].double().numpy() * ysd + ym)
+    return out
+
 # %% ../nbs/10_probes.ipynb #1fe290d3
 def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     y:np.ndarray, # (N,) class labels or regression targets
@@ -288,10 +306,7 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
     dt = torch.bfloat16 if (_fast_bf16() if bf16 is None else bf16) else torch.float32
     Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
     D, off = Xtr.shape[1], [s * ntr for s in range(S)]
-    params = [torch.stack([_glorot(4 * s, (D, hidden), D, hidden) for s in seeds]), torch.stack([_glorot(4 * s + 1, (1, hidden), D, hidden) for s in seeds]),
-              torch.stack([_glorot(4 * s + 2, (hidden, K), hidden, K, 2.0) for s in seeds]), torch.stack([_glorot(4 * s + 3, (1, K), hidden, K, 2.0) for s in seeds])]
-    if kind == 'classification':  # classes a fit never saw get a bias of -10⁴: never predicted, no gradient
-        for s, tr in enumerate(trains): params[3][s, 0, np.setdiff1d(np.arange(K), y[np.asarray(tr)])] = -1e4
+    params = _mlp_init(seeds, D, hidden, K, kind, trains, y)
     m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 1, 1)
     vidx = [torch.from_numpy(v + o) for v, o in zip(val, off)]
     best, best_sc, bad = [p.clone() for p in params], torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
@@ -312,12 +327,7 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
         best_sc[a] = torch.maximum(best_sc[a], sc)
         act = act[(bad[a] <= patience).numpy()]
         if not len(act): break
-    out = []
-    for s, te in enumerate(tests):
-        mu, sd, ym, ysd = stats[s]
-        _, Z2 = _mlp_forward(*[p[s:s + 1] for p in best], ((torch.from_numpy(np.asarray(X[np.asarray(te)], np.float32)) - mu) / sd).to(dt)[None])
-        out.append(classes[Z2[0].argmax(-1).numpy()] if kind == 'classification' else Z2[0, :, 0].double().numpy() * ysd + ym)
-    return out
+    return _mlp_predict(X, tests, best, stats, kind, classes if kind == 'classification' else None, dt)
 
 # %% ../nbs/10_probes.ipynb #48d3de91
 def mlp_probe(X_train:np.ndarray, # (n, D) features of the training rows
@@ -447,6 +457,7 @@ def _torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/10_probes.ipynb #3bcf6711
 def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `encoder.embed`, `lonlat_features`, ...
              tasks, # list of tasks (`data.TaskData` or anything with name, lonlat, y, kind)
              splits=('blocked', 'random'), # outer split kinds

@@ -70,6 +70,23 @@ def _check_device(device:str):
         raise ValueError(f"device {device!r}: MPS is not available on this machine; use device 'cpu'")
     elif d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device {device!r}: use 'cpu', 'cuda' or 'mps'")
 
+# %% ../nbs/09b_train.ipynb #b2b74b74
+def _check_config(self):
+    "Refuse a `TrainConfig` with a wrong type, an unknown or repeated modality, a method that does not fit them, or a value out of range."
+    _check_field_types(self)
+    self.modalities = tuple(self.modalities)
+    unknown = set(self.modalities) - set(MODALITIES)
+    if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {MODALITIES}')
+    if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
+    if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
+    if self.method == 'satclip' and len(self.modalities) != 1:
+        raise ValueError(f'satclip trains with exactly one modality, got {len(self.modalities)}: {self.modalities}')
+    if self.method != 'satclip' and len(self.modalities) < 2:
+        raise ValueError(f'{self.method} needs at least two modalities; use method="satclip" for one')
+    if self.steps is not None and self.steps < 1: raise ValueError(f'steps must be >= 1 (or None for whole epochs), got {self.steps}')
+    if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
+    _check_ranges(self)
+
 # %% ../nbs/09b_train.ipynb #6709e642
 @dataclass
 class TrainConfig:
@@ -100,25 +117,14 @@ class TrainConfig:
     val_every:int = 16 # log every modality's validation loss after every `val_every` steps (and after the last)
     seed:int = 0 # seeds the weights, the samples and the batch plans
     device:str = 'cpu' # torch device
+    def __post_init__(self): _check_config(self)
 
-    def __post_init__(self):
-        _check_field_types(self)
-        self.modalities = tuple(self.modalities)
-        unknown = set(self.modalities) - set(MODALITIES)
-        if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {MODALITIES}')
-        if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
-        if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
-        if self.method == 'satclip' and len(self.modalities) != 1:
-            raise ValueError(f'satclip trains with exactly one modality, got {len(self.modalities)}: {self.modalities}')
-        if self.method != 'satclip' and len(self.modalities) < 2:
-            raise ValueError(f'{self.method} needs at least two modalities; use method="satclip" for one')
-        if self.steps is not None and self.steps < 1: raise ValueError(f'steps must be >= 1 (or None for whole epochs), got {self.steps}')
-        if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
-        _check_ranges(self)
+# %% ../nbs/09b_train.ipynb #9738052f
+def _location_encoder_options(self:TrainConfig) -> dict:
+    "Keyword arguments for `make_location_encoder`."
+    return dict(positional=self.positional, network=self.network, degree=self.degree, hidden=self.hidden, layers=self.layers, dim=self.dim)
 
-    def location_encoder_options(self) -> dict:
-        "Keyword arguments for `make_location_encoder`."
-        return dict(positional=self.positional, network=self.network, degree=self.degree, hidden=self.hidden, layers=self.layers, dim=self.dim)
+TrainConfig.location_encoder_options = _location_encoder_options
 
 # %% ../nbs/09b_train.ipynb #9147683b
 def build_models(config:TrainConfig) -> nn.ModuleDict:
