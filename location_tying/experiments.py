@@ -20,7 +20,7 @@ from .probes import evaluate, ProbeResults, lonlat_features, sh_features, PRIMAR
 # %% auto #0
 __all__ = ['SETTINGS', 'COMPARISONS', 'Settings', 'method_configs', 'budget_table', 'untrained_featurizer',
            'baseline_featurizers', 'crossed_interval', 'paired_difference', 'comparison_table', 'stability_table',
-           'paired_stability', 'probe_key', 'reproduce', 'results_markdown']
+           'paired_stability', 'probe_key', 'cached_probes', 'reproduce', 'results_markdown']
 
 # %% ../nbs/13_experiments.ipynb #feffbf5b
 @dataclass
@@ -117,8 +117,7 @@ def paired_difference(res:ProbeResults, a:str, b:str, # the difference is a − 
     A, B = _scores(res, a, split, fraction, probe, metric), _scores(res, b, split, fraction, probe, metric)
     on = ['task', 'seed'] + (['train_seed'] if (A.train_seed >= 0).any() and (B.train_seed >= 0).any() else [])
     m = A.merge(B, on=on, suffixes=('_a', '_b'))
-    m['t'] = m['train_seed_a'] if 'train_seed_a' in m else m['train_seed']
-    if (m.t < 0).all() and 'train_seed_b' in m: m['t'] = m.train_seed_b
+    m['t'] = m.filter(like='train_seed').max(axis=1)  # the pre-training seed of whichever side has one (-1: neither)
     rows = {}
     for task, g in m.groupby('task', sort=False):
         table = g.assign(d=g.value_a - g.value_b).pivot_table(index='t', columns='seed', values='d')
@@ -173,13 +172,21 @@ def probe_key(tasks, settings:Settings, weights:Path|None=None, extra:str='') ->
     h.update(extra.encode())
     return h.hexdigest()
 
-def _probe(name:str, featurize, tasks, settings:Settings, path:Path, key:str) -> ProbeResults:
+def cached_probes(path:Path, # where the results are stored (CSV); the key goes beside it as `.key`
+                  key:str, # what the results depend on (`probe_key`)
+                  compute, # `compute() -> ProbeResults`, called when the stored key differs or is missing
+                 ) -> ProbeResults:
+    "Probe results stored at `path`, reused only when the key stored beside them is `key`."
     key_path = path.with_suffix('.key')
     if path.exists() and key_path.exists() and key_path.read_text() == key: return ProbeResults.from_csv(path)
-    if path.exists(): print(f'{name}: {path} was made from other tasks, settings or weights; probing again')
-    res = evaluate(featurize, tasks, splits=settings.splits, fractions=settings.fractions, seeds=settings.seeds, method=name)
+    if path.exists(): print(f'{path} was made from other tasks, settings or weights; probing again')
+    res = compute()
     path.parent.mkdir(parents=True, exist_ok=True); res.to_csv(path); key_path.write_text(key)
     return res
+
+def _probe(name:str, featurize, tasks, settings:Settings, path:Path, key:str) -> ProbeResults:
+    return cached_probes(path, key, lambda: evaluate(featurize, tasks, splits=settings.splits, fractions=settings.fractions,
+                                                     seeds=settings.seeds, method=name))
 
 # %% ../nbs/13_experiments.ipynb #0ff92c1b
 def _draw_map(name:str, embed, out:Path, res_deg:float=1.0):
