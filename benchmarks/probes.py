@@ -70,7 +70,7 @@ def after(X, task, seeds, t, threads):
     out = {}
     for probe in ('linear', 'mlp'):
         t0 = time.perf_counter()
-        r = P.evaluate(lambda ll: X, [task], seeds=tuple(seeds), probes=(probe,), blas_threads=threads).df
+        r = P.evaluate(lambda ll: X, [task], seeds=tuple(seeds), probes=(probe,), threads=threads).df
         t[probe] += time.perf_counter() - t0
         r = r[r.metric == P.PRIMARY[task.kind]]
         for (fr, split), g in r.groupby(['fraction', 'split']): out[(probe, fr, split)] = list(g.sort_values('seed').value)

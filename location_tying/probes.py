@@ -6,18 +6,20 @@
 from __future__ import annotations
 import math, functools, warnings
 from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 from .coords import validate_lonlat, spatial_blocks, blocked_split, sample_sphere, haversine, PLACES, EARTH_RADIUS_KM
+import scipy.linalg
 from scipy.linalg import cho_factor, cho_solve
 
 # %% auto #0
 __all__ = ['METRICS', 'PRIMARY', 'ALPHAS', 'PROBES', 'BATCHED', 'COLUMNS', 'split_indices', 'subsample_labels', 'accuracy', 'mae',
-           'r2', 'macro_f1', 'ridge_path', 'inner_folds', 'linear_probe', 'mlp_fit_predict', 'mlp_probe',
-           'ProbeResults', 'to_markdown', 'evaluate', 'lonlat_features', 'sh_features']
+           'r2', 'macro_f1', 'ridge_path', 'inner_folds', 'linear_fit_predict', 'linear_probe', 'mlp_fit_predict',
+           'mlp_probe', 'ProbeResults', 'to_markdown', 'evaluate', 'lonlat_features', 'sh_features']
 
 # %% ../nbs/10_probes.ipynb #2ccfb7b5
 def split_indices(lonlat, # `[lon, lat]` degrees, (N, 2)
@@ -133,12 +135,29 @@ def _cv_alpha(X, Y, y, kind, folds, alphas) -> float:
     return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])])  # the largest α among the best
 
 # %% ../nbs/10_probes.ipynb #e1018d4a
-def _fold_sums(X, Y, folds, fs):
-    "Per fold: row count, column sums of X and Y, X'X and X'Y, and the row indices."
-    idx = [np.flatnonzero(folds == f) for f in fs]
-    return (np.array([len(i) for i in idx]), np.stack([X[i].sum(0) for i in idx]), np.stack([Y[i].sum(0) for i in idx]),
-            np.stack([X[i].T @ X[i] for i in idx]), np.stack([X[i].T @ Y[i] for i in idx]), idx)
+def _prepare(X:np.ndarray) -> np.ndarray:
+    "A task's features for the linear probe: centred and scaled by their own column statistics, float32, constant columns zero."
+    X = np.asarray(X, np.float64); mu, sd = X.mean(0), X.std(0)
+    return np.where(sd > 1e-12, (X - mu) / np.where(sd > 1e-12, sd, 1.0), 0.0).astype(np.float32)
 
+def _moments(X, rows, Y, yi) -> tuple:
+    "Count, Σx, Σy, XᵀX and XᵀY of `rows` of X (float32 products, float64 results); with classes `yi`, XᵀY sums rows per class."
+    Xr = X[rows]
+    XY = (torch.zeros(Y.shape[1], X.shape[1]).index_add_(0, torch.from_numpy(yi), torch.from_numpy(Xr)).T.numpy()
+          if yi is not None else Xr.T @ Y.astype(np.float32))
+    return len(rows), Xr.sum(0, dtype=np.float64), Y.sum(0), (Xr.T @ Xr).astype(np.float64), XY.astype(np.float64)
+
+def _scales(n, sx, G) -> tuple:
+    "Mean and 1/std of each feature from moments; 1/std is 0 where a feature is constant over the rows (rounding-level variance)."
+    mu = sx / n; ex2 = np.diag(G) / n; var = ex2 - mu ** 2
+    return mu, np.where(var > 1e-5 * ex2, 1 / np.sqrt(np.clip(var, 1e-30, None)), 0.0)
+
+def _complement(tot, part) -> tuple:
+    "Moments of all rows but `part`'s: count, means of x and y, centred XᵀX and XᵀY."
+    n = tot[0] - part[0]; mx, my = (tot[1] - part[1]) / n, (tot[2] - part[2]) / n
+    return n, mx, my, tot[3] - part[3] - n * np.outer(mx, mx), tot[4] - part[4] - n * np.outer(mx, my)
+
+# %% ../nbs/10_probes.ipynb #86bcfd52
 def _alpha_scores(Z, B, s, my, alphas, Yv, yv, kind) -> np.ndarray:
     "Validation score of every α from rows `Z` in an eigenbasis: predictions Z diag(1/(s+α)) B + my, one float32 product."
     A, K = len(alphas), B.shape[1]
@@ -148,35 +167,64 @@ def _alpha_scores(Z, B, s, my, alphas, Yv, yv, kind) -> np.ndarray:
     return -((P - Yv[:, None, :]) ** 2).sum((0, 2))
 
 # %% ../nbs/10_probes.ipynb #262cb3d8
-def _cv_alpha_fast(X, Y, y, kind, folds, alphas):
-    "As `_cv_alpha`, from per-fold sums (primal) or the kernel (dual, fewer rows than features); also returns the sums."
-    fs = np.unique(folds)
-    if len(fs) < 2: return 1.0, None
-    n, D = X.shape
-    sums = cnt, sx, sy, G, XY, idx = _fold_sums(X, Y, folds, fs)
-    Gt, XYt, sxt, syt, score = G.sum(0), XY.sum(0), sx.sum(0), sy.sum(0), np.zeros(len(alphas))
-    for j, va in enumerate(idx):
-        nt = n - cnt[j]; mx, my = (sxt - sx[j]) / nt, (syt - sy[j]) / nt
-        if nt >= D:  # primal: the other folds' centred Gram matrix, by subtraction
-            s, V = np.linalg.eigh(Gt - G[j] - nt * np.outer(mx, mx))
-            B, Z = V.T @ (XYt - XY[j] - nt * np.outer(mx, my)), (X[va] - mx) @ V
-        else:  # dual: the other folds' centred rows' kernel
-            tr = np.concatenate([idx[i] for i in range(len(idx)) if i != j]); Xc = X[tr] - mx
-            s, U = np.linalg.eigh(Xc @ Xc.T)
-            B, Z = U.T @ (Y[tr] - my), ((X[va] - mx) @ Xc.T) @ U
-        score += _alpha_scores(Z, B, np.clip(s, 0, None), my, alphas, Y[va], None if y is None else y[va], kind)
-    return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])]), sums
+def _fold_basis(X, Y, groups, f, mom, tot, inv) -> tuple:
+    "Eigenbasis of fold f's complement (primal, or dual when it has fewer rows than features): s, B and fold f's rows Z in it, and ȳ."
+    n, mx, my, Gc, XYc = _complement(tot, mom[f])
+    rows = groups[f][0]
+    if n >= X.shape[1]:
+        s, V = scipy.linalg.eigh((Gc * inv[:, None] * inv[None]).astype(np.float32), driver='evd', check_finite=False)
+        return s, V.T @ (XYc * inv[:, None]), (X[rows] - mx.astype(np.float32)) @ (V * inv[:, None]).astype(np.float32), my
+    rest = [g for i, g in enumerate(groups) if i != f]
+    Xc = (X[np.concatenate([r for r, _ in rest])] - mx) * inv
+    s, U = np.linalg.eigh(Xc @ Xc.T)
+    return s, U.T @ (Y[np.concatenate([j for _, j in rest])] - my), (((X[rows] - mx) * inv) @ Xc.T) @ U, my
 
-def _ridge_fit(X, Y, alpha, sums=None):
-    "Ridge with intercept at one α: a Cholesky solve in the primal (reusing the fold sums) or the dual."
-    n, D = X.shape
-    G, XY, sx, sy = (X.T @ X, X.T @ Y, X.sum(0), Y.sum(0)) if sums is None else (sums[3].sum(0), sums[4].sum(0), sums[1].sum(0), sums[2].sum(0))
-    mx, my = sx / n, sy / n
-    if n >= D: W = cho_solve(cho_factor(G - n * np.outer(mx, mx) + alpha * np.eye(D)), XY - n * np.outer(mx, my))
-    else: Xc = X - mx; W = Xc.T @ cho_solve(cho_factor(Xc @ Xc.T + alpha * np.eye(n)), Y - my)
-    return W, my - mx @ W
+def _alpha_cv(X, Y, yi, kind, groups, alphas) -> tuple:
+    "α by inner CV from per-fold moments (the largest α among the best scores), and the totals and scales for the final fit."
+    mom = [_moments(X, rows, Y[j], None if yi is None else yi[j]) for rows, j in groups]
+    tot = tuple(sum(m[i] for m in mom) for i in range(5))
+    mu, inv = _scales(tot[0], tot[1], tot[3])
+    if len(groups) < 2: return 1.0, tot, mu, inv
+    score = np.zeros(len(alphas))
+    for f, (_, j) in enumerate(groups):
+        s, B, Z, my = _fold_basis(X, Y, groups, f, mom, tot, inv)
+        score += _alpha_scores(Z, B, np.clip(s, 0, None), my, alphas, Y[j], None if yi is None else yi[j], kind)
+    return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])]), tot, mu, inv
 
 # %% ../nbs/10_probes.ipynb #560bf5cf
+def _ridge_fit(X, Y, tr, alpha, tot, mu, inv) -> tuple:
+    "Ridge with intercept at one α on standardised rows `tr`, by a Cholesky solve (primal from the totals, or dual); W acts on unscaled, uncentred-by-μ rows."
+    n, D = len(tr), X.shape[1]; my = tot[2] / n
+    if n >= D:
+        G, XY = tot[3] - n * np.outer(mu, mu), tot[4] - n * np.outer(mu, my)
+        Ws = cho_solve(cho_factor(G * inv[:, None] * inv[None] + alpha * np.eye(D)), XY * inv[:, None])
+    else:
+        Xc = (X[tr] - mu) * inv; Ws = Xc.T @ cho_solve(cho_factor(Xc @ Xc.T + alpha * np.eye(n)), Y - my)
+    return inv[:, None] * Ws, my
+
+def linear_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
+                       y:np.ndarray, # (N,) class labels or regression targets
+                       trains:list, # per fit: training row indices
+                       tests:list, # per fit: test row indices
+                       kind:str, # 'classification' or 'regression'
+                       seeds:list, # per fit: seed (unused: the linear probe is deterministic); common batched signature
+                       folds:list, # per fit: inner-CV fold id of each training row, see `inner_folds`
+                       alphas:np.ndarray|None=None, # ridge grid; `None`: `ALPHAS`
+                      ) -> list: # per fit: (m,) predictions in the units / labels of `y`
+    "Linear probes for several fits of one task: standardise, choose α by inner CV, fit ridge (or a ridge classifier), predict."
+    Xp, y, alphas, out = _prepare(X), np.asarray(y), ALPHAS if alphas is None else np.asarray(alphas), []
+    for tr, te, fo in zip(trains, tests, folds):
+        tr = np.asarray(tr)
+        if kind == 'classification': classes, yi = np.unique(y[tr], return_inverse=True); Y = np.eye(len(classes))[yi]
+        else: classes, yi, Y = None, None, y[tr].reshape(-1, 1).astype(float)
+        groups = [(tr[fo == f], np.flatnonzero(fo == f)) for f in np.unique(fo)]
+        alpha, tot, mu, inv = _alpha_cv(Xp, Y, yi, kind, groups, alphas)
+        W, my = _ridge_fit(Xp, Y, tr, alpha, tot, mu, inv)
+        P = (Xp[np.asarray(te)] - mu) @ W + my
+        out.append(classes[P.argmax(1)] if kind == 'classification' else P[:, 0])
+    return out
+
+# %% ../nbs/10_probes.ipynb #87685af3
 def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
                  y_train:np.ndarray, # (n,) class labels or regression targets
                  X_test:np.ndarray, # (m, D) features of the test rows
@@ -185,17 +233,11 @@ def linear_probe(X_train:np.ndarray, # (n, D) features of the training rows
                  seed:int=0, # unused (the linear probe is deterministic); kept for a common probe signature
                  alphas:np.ndarray|None=None, # ridge grid; `None`: `ALPHAS`
                 ) -> np.ndarray: # (m,) predictions in the units / labels of `y_train`
-    "Standardise, choose α by inner CV, fit ridge (or a ridge classifier) and predict the test rows."
-    (X, Xt), _ = _standardise(np.asarray(X_train, float), np.asarray(X_test, float))
-    y_train = np.asarray(y_train)
-    if kind == 'regression': (ys,), (mu, sd) = _standardise(y_train.astype(float))
-    else: ys = y_train
-    Y, classes = _targets(ys, kind)
-    yi = Y.argmax(1) if kind == 'classification' else None
-    alpha, sums = _cv_alpha_fast(X, Y, yi, kind, folds, ALPHAS if alphas is None else np.asarray(alphas))
-    W, b = _ridge_fit(X, Y, alpha, sums)
-    P = Xt @ W + b
-    return classes[P.argmax(1)] if kind == 'classification' else P[:, 0] * sd + mu
+    "Standardise, choose α by inner CV, fit ridge (or a ridge classifier) and predict the test rows (one fit of `linear_fit_predict`)."
+    n, y_train = len(X_train), np.asarray(y_train)
+    y_all = np.concatenate([y_train, np.resize(y_train, len(X_test))])  # test labels are never read
+    return linear_fit_predict(np.concatenate([X_train, X_test]), y_all, [np.arange(n)], [np.arange(n, n + len(X_test))],
+                              kind, [seed], [np.asarray(folds)], alphas)[0]
 
 # %% ../nbs/10_probes.ipynb #959f9158
 @functools.lru_cache(None)
@@ -218,7 +260,7 @@ def _mlp_data(X, y, trains, seeds, kind, val_frac, dtype):
     Yt = torch.zeros(S, ntr, dtype=torch.long if kind == 'classification' else torch.float32)
     for s, (seed, tr) in enumerate(zip(seeds, trains)):
         tr = np.asarray(tr); rows = Xf[torch.from_numpy(tr)]
-        mu, sd = rows.mean(0), rows.std(0, unbiased=False); sd = torch.where(sd > 1e-6, sd, 1.0)
+        mu = rows.mean(0); sd = (rows - mu).square_().mean(0).sqrt_(); sd = torch.where(sd > 1e-6, sd, 1.0)
         Xtr[s, :len(tr)] = (rows - mu) / sd
         if kind == 'classification': Yt[s, :len(tr)] = torch.from_numpy(y[tr]); ys = (0.0, 1.0)
         else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s, :len(tr)] = torch.from_numpy((y[tr] - ys[0]) / ys[1])
@@ -229,29 +271,28 @@ def _mlp_data(X, y, trains, seeds, kind, val_frac, dtype):
 
 # %% ../nbs/10_probes.ipynb #a719e5f2
 def _mlp_forward(W1, b1, W2, b2, Xb):
-    "Hidden activations (S, B, H) and outputs (S, B, K); X W₁ in the dtype of `Xb`, the rest in float32."
-    Z1 = torch.bmm(Xb, W1.to(Xb.dtype)).float().add_(b1) if Xb.dtype != torch.float32 else torch.baddbmm(b1, Xb, W1)
-    A = Z1.clamp_(min=0)
-    return A, torch.baddbmm(b2, A, W2)
+    "Hidden activations (S, B, H) in the dtype of `Xb` (bfloat16 or float32) and outputs (S, B, K) in float32."
+    dt = Xb.dtype
+    A = torch.baddbmm(b1.to(dt), Xb, W1.to(dt)).clamp_(min=0)
+    return A, torch.bmm(A, W2.to(dt)).float().add_(b2)
 
 def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2):
-    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit."
-    W1, b1, W2, b2 = P
+    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit, in float32."
+    W1, b1, W2, b2 = P; dt = Xb.dtype
     if kind == 'classification':
         dZ2 = torch.softmax(Z2, -1); dZ2.scatter_add_(2, yb[..., None], torch.full(yb.shape + (1,), -1.0)); dZ2.mul_(wb)
     else: dZ2 = (Z2 - yb[..., None]).mul_(wb)
-    dec = l2 * wb.amax(1, keepdim=True)  # sklearn's penalty: l2 / batch size
-    dA = torch.ops.aten.threshold_backward(torch.bmm(dZ2, W2.transpose(1, 2)), A, 0)  # ReLU mask in one kernel
-    return [torch.bmm(Xb.transpose(1, 2), dA.to(Xb.dtype)).float().add_(W1 * dec), dA.sum(1, keepdim=True),
-            torch.bmm(A.transpose(1, 2), dZ2).add_(W2 * dec), dZ2.sum(1, keepdim=True)]
+    dec, dZ2h = l2 * wb.amax(1, keepdim=True), dZ2.to(dt)  # sklearn's penalty: l2 / batch size
+    dA = torch.ops.aten.threshold_backward(torch.bmm(dZ2h, W2.to(dt).transpose(1, 2)), A, 0)  # ReLU mask in one kernel
+    return [torch.bmm(Xb.transpose(1, 2), dA).float().add_(W1 * dec), dA.sum(1, keepdim=True, dtype=torch.float32),
+            torch.bmm(A.transpose(1, 2), dZ2h).float().add_(W2 * dec), dZ2.sum(1, keepdim=True)]
 
-def _adam(P, G, M1, M2, t, on, lr):
-    "One Adam step (β 0.9 / 0.999) for the fits with `on` = 1; `t` counts each fit's own steps."
-    t += on
-    lr_t = lr * torch.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t).clamp(min=1e-12) * on
-    for p, g, m, v in zip(P, G, M1, M2):
-        m.lerp_(g, 0.1 * on); v.mul_(1 - 0.001 * on).addcmul_(g, g * (0.001 * on))
-        p.sub_(lr_t * m / (v.sqrt() + 1e-8))
+def _adam(P, G, M1, M2, T, on, lr):
+    "One Adam step (β 0.9 / 0.999, ε 10⁻⁸) of the fits with `on` true, one fused kernel for all; T (fits, 4) counts each fit's steps."
+    i = np.flatnonzero(on); T[torch.from_numpy(i)] += 1  # the kernel reads the step counts, it never advances them
+    per_fit = lambda ts: [v for vs in zip(*(t.unbind(0) for t in ts)) for v in vs] if len(i) == len(on) else [t[k] for k in i for t in ts]
+    torch._fused_adam_(per_fit(P), per_fit(G), per_fit(M1), per_fit(M2), [], per_fit([T[:, k] for k in range(4)]), lr=lr,
+                       beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
 
 # %% ../nbs/10_probes.ipynb #a193ec83
 def _mlp_score(Z2, yv, vv, kind):
@@ -260,14 +301,20 @@ def _mlp_score(Z2, yv, vv, kind):
     n = vv.sum(1, keepdim=True).clamp(min=1); mt = (yv * vv).sum(1, keepdim=True) / n
     return 1 - ((Z2[..., 0] - yv) ** 2 * vv).sum(1) / ((yv - mt) ** 2 * vv).sum(1).clamp(min=1e-12)
 
+def _padded(rows:list, off:list) -> tuple:
+    "Row indices of several fits stacked (fits, m), shifted by each fit's offset and zero-padded, and a 0/1 mask of the real ones."
+    m = max(len(r) for r in rows); idx, msk = torch.zeros(len(rows), m, dtype=torch.long), torch.zeros(len(rows), m)
+    for i, (r, o) in enumerate(zip(rows, off)): idx[i, :len(r)] = torch.from_numpy(np.asarray(r) + o); msk[i, :len(r)] = 1
+    return idx, msk
+
 def _epoch_batches(fit, act, rngs, batch_size, off):
-    "Row indices (fits, steps, batch_size) and weights 1/batch size (0: padding) of one epoch; each fit cuts its own rows into equal batches."
+    "Row indices (steps, fits, batch_size) and weights 1/batch size (0: padding) of one epoch; each fit cuts its own rows into equal batches."
     nst = [max(1, math.ceil(len(fit[s]) / batch_size)) for s in act]
     steps, B = max(nst), batch_size  # padded to the full batch size: a fit's sums never depend on the other fits
-    idx, w = torch.zeros(len(act), steps, B, dtype=torch.long), torch.zeros(len(act), steps, B)
+    idx, w = torch.zeros(steps, len(act), B, dtype=torch.long), torch.zeros(steps, len(act), B)
     for i, (s, k) in enumerate(zip(act, nst)):
         for j, c in enumerate(np.array_split(rngs[s].permutation(fit[s]), k)):
-            idx[i, j, :len(c)] = torch.from_numpy(c + off[s]); w[i, j, :len(c)] = 1.0 / len(c)
+            idx[j, i, :len(c)] = torch.from_numpy(c + off[s]); w[j, i, :len(c)] = 1.0 / len(c)
     return idx, w
 
 # %% ../nbs/10_probes.ipynb #93f59b86
@@ -295,6 +342,7 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     tests:list, # per fit: test row indices
                     kind:str, # 'classification' or 'regression'
                     seeds:list, # per fit: seed of its validation rows, init and batch order
+                    folds:list|None=None, # unused (early stopping uses its own validation rows); common batched signature
                     hidden:int=64, lr:float=3e-3, batch_size:int=512, patience:int=3, max_epochs:int=200,
                     val_frac:float=0.1, l2:float=1e-4, tol:float=1e-4,
                     bf16:bool|None=None, # bfloat16 inputs to the large products; None: where the CPU has hardware for it
@@ -307,21 +355,20 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
     Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
     D, off = Xtr.shape[1], [s * ntr for s in range(S)]
     params = _mlp_init(seeds, D, hidden, K, kind, trains, y)
-    m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 1, 1)
-    vidx = [torch.from_numpy(v + o) for v, o in zip(val, off)]
+    m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 4)
+    vidx, vmask = _padded(val, off)
     best, best_sc, bad = [p.clone() for p in params], torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
     rngs, act = [np.random.default_rng([int(s), 1]) for s in seeds], np.arange(S)
     for epoch in range(max_epochs):
         idx, w = _epoch_batches(fit, act, rngs, batch_size, off)
         P, M1, M2, ta = [p[act] for p in params], [m[act] for m in m1], [m[act] for m in m2], t[act]
-        for j in range(idx.shape[1]):
-            Xb = Xtr.index_select(0, idx[:, j].reshape(-1)).view(len(act), -1, D)
+        for j in range(idx.shape[0]):
+            Xb = Xtr.index_select(0, idx[j].view(-1)).view(len(act), -1, D)
             A, Z2 = _mlp_forward(*P, Xb)
-            _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[:, j]], w[:, j, :, None], kind, l2), M1, M2, ta, (w[:, j, :1, None] > 0).float(), lr)
+            _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[j]], w[j, :, :, None], kind, l2), M1, M2, ta, (w[j, :, 0] > 0).numpy(), lr)
         for full, part in zip(params + m1 + m2 + [t], P + M1 + M2 + [ta]): full[act] = part
-        sc = torch.stack([_mlp_score(_mlp_forward(*[p[i:i + 1] for p in P], Xtr[vidx[s]][None])[1], Yt[vidx[s]][None], torch.ones(1, len(vidx[s])), kind)[0]
-                          for i, s in enumerate(act)])
-        a = torch.from_numpy(act); better = sc > best_sc[a]
+        a = torch.from_numpy(act)
+        sc = _mlp_score(_mlp_forward(*P, Xtr[vidx[a]])[1], Yt[vidx[a]], vmask[a], kind); better = sc > best_sc[a]
         bad[a] = torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
         for bp, p in zip(best, P): bp[a[better]] = p[better]
         best_sc[a] = torch.maximum(best_sc[a], sc)
@@ -344,7 +391,7 @@ def mlp_probe(X_train:np.ndarray, # (n, D) features of the training rows
     return mlp_fit_predict(np.concatenate([X_train, X_test]), y_all, [np.arange(n)], [np.arange(n, n + len(X_test))], kind, [seed], **kwargs)[0]
 
 PROBES = {'linear': linear_probe, 'mlp': mlp_probe}
-BATCHED = {'mlp': mlp_fit_predict}  # probes `evaluate` runs for all seeds and splits of a task at once
+BATCHED = {'linear': linear_fit_predict, 'mlp': mlp_fit_predict}  # how `evaluate` runs each probe: all fits of a task and split in one call
 
 # %% ../nbs/10_probes.ipynb #c60f0034
 COLUMNS = ['method', 'task', 'split', 'fraction', 'seed', 'probe', 'metric', 'value', 'n_train', 'n_test']
@@ -423,7 +470,8 @@ def _features(featurize, task) -> np.ndarray:
     return X
 
 # %% ../nbs/10_probes.ipynb #cd7f0381
-def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme='equal_area', buffer_km=0.0, jobs=None):
+def _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km):
+    "Every fit of one task, split and seed: probe, fraction, training and test rows, inner folds."
     lonlat, y = validate_lonlat(task.lonlat), np.asarray(task.y)
     tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg, buffer_km, block_scheme)
     for fraction in fractions:
@@ -431,22 +479,18 @@ def _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_f
         folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg, scheme=block_scheme)
         for probe in probes:
             if probe in full_label_only and fraction < 1: continue
-            if probe in BATCHED and jobs is not None:  # collected, trained later with the task's other fits
-                jobs.setdefault(probe, []).append(dict(split=split, fraction=fraction, seed=seed, tr=tr, te=te)); continue
-            p = PROBES[probe](X[tr], y[tr], X[te], task.kind, folds=folds, seed=seed)
-            for metric, fn in METRICS[task.kind].items():
-                yield dict(task=task.name, split=split, fraction=fraction, seed=seed, probe=probe, metric=metric,
-                           value=fn(y[te], p), n_train=len(tr), n_test=len(te))
+            yield dict(probe=probe, split=split, fraction=fraction, seed=seed, tr=tr, te=te, folds=folds)
 
 # %% ../nbs/10_probes.ipynb #0a73d65b
-def _batched_rows(X, task, jobs, probe):
-    "Result rows of a batched probe, all of a task's (split, seed) fits trained together."
+def _run_fits(X, task, probe:str, fits:list) -> list:
+    "Result rows of one probe's fits on one task: trained in one call if the probe is in `BATCHED`, else one `PROBES` call each."
     y = np.asarray(task.y)
-    preds = BATCHED[probe](X, y, [j['tr'] for j in jobs], [j['te'] for j in jobs], task.kind, [j['seed'] for j in jobs])
-    for j, p in zip(jobs, preds):
-        for metric, fn in METRICS[task.kind].items():
-            yield dict(task=task.name, split=j['split'], fraction=j['fraction'], seed=j['seed'], probe=probe, metric=metric,
-                       value=fn(y[j['te']], p), n_train=len(j['tr']), n_test=len(j['te']))
+    if probe in BATCHED:
+        preds = BATCHED[probe](X, y, [f['tr'] for f in fits], [f['te'] for f in fits], task.kind, [f['seed'] for f in fits], [f['folds'] for f in fits])
+    else: preds = [PROBES[probe](X[f['tr']], y[f['tr']], X[f['te']], task.kind, folds=f['folds'], seed=f['seed']) for f in fits]
+    return [dict(task=task.name, split=f['split'], fraction=f['fraction'], seed=f['seed'], probe=probe, metric=metric,
+                 value=fn(y[f['te']], p), n_train=len(f['tr']), n_test=len(f['te']))
+            for f, p in zip(fits, preds) for metric, fn in METRICS[task.kind].items()]
 
 # %% ../nbs/10_probes.ipynb #1656eba8
 @contextmanager
@@ -470,20 +514,19 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
              block_deg:float=10.0, # block size of blocked splits and inner folds
              block_scheme:str='equal_area', # 'equal_area' or 'latlon' blocks (`coords.spatial_blocks`)
              buffer_km:float=0.0, # drop training points this close to a test point (`split_indices`)
-             blas_threads:int|None=1, # BLAS and torch threads while probing (None: leave as is); small matrices run fastest on one
+             threads:int|None=None, # worker threads, each with one BLAS and one torch thread; None: torch's thread count
             ) -> ProbeResults:
-    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task."
+    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task, fits run on `threads` threads."
     for p in probes:
         if p not in PROBES: raise ValueError(f"unknown probe {p!r}; known: {', '.join(PROBES)}")
-    rows = []
-    for task in tasks:
-        X = _features(featurize, task)
-        jobs = {}
-        with threadpool_limits(blas_threads), _torch_threads(blas_threads):
+    features = [_features(featurize, task) for task in tasks]  # with all of torch's threads, before the workers start
+    with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(threads or torch.get_num_threads()) as pool:
+        units = []
+        for X, task in zip(features, tasks):
             for split in splits:
-                for seed in seeds:
-                    rows += _probe_rows(X, task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km, jobs)
-            for probe, js in jobs.items(): rows += _batched_rows(X, task, js, probe)
+                fits = [f for seed in seeds for f in _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)]
+                units += [pool.submit(_run_fits, X, task, p, [f for f in fits if f['probe'] == p]) for p in probes]
+        rows = [r for u in units for r in u.result()]
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
 # %% ../nbs/10_probes.ipynb #c67565f6
