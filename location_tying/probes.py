@@ -335,6 +335,18 @@ def _mlp_predict(X, tests, best, stats, kind:str, classes, dt) -> list:
         out.append(classes[Z2[0].argmax(-1).numpy()] if kind == 'classification' else Z2[0, :, 0].double().numpy() * ysd + ym)
     return out
 
+# %% ../nbs/10_probes.ipynb #9f73e642
+def _mlp_epoch(state, act, Xtr, Yt, idx, w, kind:str, l2:float, lr:float) -> list:
+    "One epoch of the active fits `act`: their weights and Adam state taken out of `state`, trained batch by batch, put back; returns their weights."
+    params, m1, m2, t = state
+    P, M1, M2, ta = [p[act] for p in params], [m[act] for m in m1], [m[act] for m in m2], t[act]
+    for j in range(idx.shape[0]):
+        Xb = Xtr.index_select(0, idx[j].view(-1)).view(len(act), -1, Xtr.shape[1])
+        A, Z2 = _mlp_forward(*P, Xb)
+        _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[j]], w[j, :, :, None], kind, l2), M1, M2, ta, (w[j, :, 0] > 0).numpy(), lr)
+    for full, part in zip(params + m1 + m2 + [t], P + M1 + M2 + [ta]): full[act] = part
+    return P
+
 # %% ../nbs/10_probes.ipynb #1fe290d3
 def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     y:np.ndarray, # (N,) class labels or regression targets
@@ -343,38 +355,28 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     kind:str, # 'classification' or 'regression'
                     seeds:list, # per fit: seed of its validation rows, init and batch order
                     folds:list|None=None, # unused (early stopping uses its own validation rows); common batched signature
-                    hidden:int=64, lr:float=3e-3, batch_size:int=512, patience:int=3, max_epochs:int=200,
-                    val_frac:float=0.1, l2:float=1e-4, tol:float=1e-4,
+                    hidden:int=64, lr:float=3e-3, batch_size:int=512, patience:int=3, max_epochs:int=200, val_frac:float=0.1, l2:float=1e-4, tol:float=1e-4,
                     bf16:bool|None=None, # bfloat16 inputs to the large products; None: where the CPU has hardware for it
                    ) -> list: # per fit: (m,) predictions
     "Train one-hidden-layer MLPs for several fits at once (stacked weights, batched products) with early stopping; predict each fit's test rows."
     y, S = np.asarray(y), len(seeds)
-    if kind == 'classification': classes, y = np.unique(y, return_inverse=True); K = len(classes)
-    else: y, K = y.astype(np.float64), 1
+    classes, y = np.unique(y, return_inverse=True) if kind == 'classification' else (None, y.astype(np.float64))
     dt = torch.bfloat16 if (_fast_bf16() if bf16 is None else bf16) else torch.float32
-    Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
-    D, off = Xtr.shape[1], [s * ntr for s in range(S)]
-    params = _mlp_init(seeds, D, hidden, K, kind, trains, y)
+    Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt); off = [s * ntr for s in range(S)]
+    params = _mlp_init(seeds, Xtr.shape[1], hidden, 1 if classes is None else len(classes), kind, trains, y)
     m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 4)
     vidx, vmask = _padded(val, off)
     best, best_sc, bad = [p.clone() for p in params], torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
     rngs, act = [np.random.default_rng([int(s), 1]) for s in seeds], np.arange(S)
     for epoch in range(max_epochs):
-        idx, w = _epoch_batches(fit, act, rngs, batch_size, off)
-        P, M1, M2, ta = [p[act] for p in params], [m[act] for m in m1], [m[act] for m in m2], t[act]
-        for j in range(idx.shape[0]):
-            Xb = Xtr.index_select(0, idx[j].view(-1)).view(len(act), -1, D)
-            A, Z2 = _mlp_forward(*P, Xb)
-            _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[j]], w[j, :, :, None], kind, l2), M1, M2, ta, (w[j, :, 0] > 0).numpy(), lr)
-        for full, part in zip(params + m1 + m2 + [t], P + M1 + M2 + [ta]): full[act] = part
-        a = torch.from_numpy(act)
-        sc = _mlp_score(_mlp_forward(*P, Xtr[vidx[a]])[1], Yt[vidx[a]], vmask[a], kind); better = sc > best_sc[a]
-        bad[a] = torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
+        P = _mlp_epoch((params, m1, m2, t), act, Xtr, Yt, *_epoch_batches(fit, act, rngs, batch_size, off), kind, l2, lr)
+        a = torch.from_numpy(act); sc = _mlp_score(_mlp_forward(*P, Xtr[vidx[a]])[1], Yt[vidx[a]], vmask[a], kind)
+        better, bad[a] = sc > best_sc[a], torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
         for bp, p in zip(best, P): bp[a[better]] = p[better]
         best_sc[a] = torch.maximum(best_sc[a], sc)
         act = act[(bad[a] <= patience).numpy()]
         if not len(act): break
-    return _mlp_predict(X, tests, best, stats, kind, classes if kind == 'classification' else None, dt)
+    return _mlp_predict(X, tests, best, stats, kind, classes, dt)
 
 # %% ../nbs/10_probes.ipynb #48d3de91
 def mlp_probe(X_train:np.ndarray, # (n, D) features of the training rows
