@@ -70,6 +70,14 @@ def sphericart_call(fn, # a `sphericart.torch.SphericalHarmonics` calculator of 
     try: return fn(xyz)
     finally: torch.set_num_threads(n)
 
+# %% ../nbs/02_positional.ipynb #07cf8146
+def _fill_in_chunks(fn, lonlat:torch.Tensor, chunk_size:int, dim:int) -> torch.Tensor:
+    "`fn` over `lonlat` in chunks, written into one pre-allocated (N, dim) output (concatenated when gradients are needed)."
+    if torch.is_grad_enabled() and lonlat.requires_grad: return torch.cat([fn(c) for c in lonlat.split(chunk_size)])
+    out = lonlat.new_empty(len(lonlat), dim)
+    for i in range(0, len(lonlat), chunk_size): out[i:i + chunk_size] = fn(lonlat[i:i + chunk_size])
+    return out
+
 # %% ../nbs/02_positional.ipynb #ab5ea7ec
 class SphericalHarmonics(nn.Module):
     "Real orthonormal spherical harmonics of `[lon, lat]` degrees up to `degree`: (N, 2) → (N, (degree+1)²)."
@@ -95,13 +103,8 @@ class SphericalHarmonics(nn.Module):
     def forward(self, lonlat:torch.Tensor, # `[lon, lat]` degrees, (N, 2), float32 or float64
                ) -> torch.Tensor: # (N, (degree+1)²) in the dtype of `lonlat`
         check_lonlat_tensor(lonlat)
-        n = len(lonlat)
-        if n <= self.chunk_size or self.compute_dtype(lonlat.dtype) == lonlat.dtype: return self._chunk(lonlat)
-        if torch.is_grad_enabled() and lonlat.requires_grad:
-            return torch.cat([self._chunk(c) for c in lonlat.split(self.chunk_size)])
-        out = lonlat.new_empty(n, self.embedding_dim)
-        for i in range(0, n, self.chunk_size): out[i:i + self.chunk_size] = self._chunk(lonlat[i:i + self.chunk_size])
-        return out
+        if len(lonlat) <= self.chunk_size or self.compute_dtype(lonlat.dtype) == lonlat.dtype: return self._chunk(lonlat)
+        return _fill_in_chunks(self._chunk, lonlat, self.chunk_size, self.embedding_dim)
 
     def extra_repr(self): return f"degree={self.degree}, embedding_dim={self.embedding_dim}"
 

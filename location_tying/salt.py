@@ -19,6 +19,11 @@ class SALTEpoch:
     modality: str
     steps: list[np.ndarray]
 
+# %% ../nbs/08_salt.ipynb #32360de3
+def _check_salt_options(order:str, steps_per_epoch:int|None):
+    if order not in ('fixed', 'shuffled'): raise ValueError(f"order must be 'fixed' or 'shuffled', got {order!r}")
+    if steps_per_epoch is not None and steps_per_epoch < 1: raise ValueError(f'steps_per_epoch must be >= 1, got {steps_per_epoch}')
+
 # %% ../nbs/08_salt.ipynb #2ed39825
 class SALTSchedule:
     "The alternating schedule of SALT: which modality each epoch trains, and its batches."
@@ -30,8 +35,7 @@ class SALTSchedule:
                  reset_optimizer:bool=False, # reset the active modality encoder's optimiser state at the start of its epoch
                  seed:int=0, # epoch e's plan is a pure function of (seed, e)
                 ):
-        if order not in ('fixed', 'shuffled'): raise ValueError(f"order must be 'fixed' or 'shuffled', got {order!r}")
-        if steps_per_epoch is not None and steps_per_epoch < 1: raise ValueError(f'steps_per_epoch must be >= 1, got {steps_per_epoch}')
+        _check_salt_options(order, steps_per_epoch)
         self.sizes, self.batch_size, self.order, self.seed = dict(sizes), batch_size, order, seed
         self.steps_per_epoch, self.reset_optimizer = steps_per_epoch, reset_optimizer
         self.names = list(sizes)

@@ -87,9 +87,13 @@ def _check_config(self):
     if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
     _check_ranges(self)
 
+class _Checked:
+    "Base of `TrainConfig`: the dataclass calls `__post_init__`, which checks every field."
+    def __post_init__(self): _check_config(self)
+
 # %% ../nbs/09b_train.ipynb #6709e642
 @dataclass
-class TrainConfig:
+class TrainConfig(_Checked):
     "Everything a pre-training run depends on."
     method:str = 'melt' # 'satclip' (one modality), 'melt' or 'salt'
     modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES to train with
@@ -117,7 +121,6 @@ class TrainConfig:
     val_every:int = 16 # log every modality's validation loss after every `val_every` steps (and after the last)
     seed:int = 0 # seeds the weights, the samples and the batch plans
     device:str = 'cpu' # torch device
-    def __post_init__(self): _check_config(self)
 
 # %% ../nbs/09b_train.ipynb #9738052f
 def _location_encoder_options(self:TrainConfig) -> dict:

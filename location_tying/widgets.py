@@ -60,51 +60,38 @@ def _figure(w:float, h:float, ncols:int=1):
 # %% ../nbs/12_widgets.ipynb #d9c50ab2
 def folium_embedding_map(rgb:np.ndarray, # (lat, lon, 3) colours in [0, 1], north up
                          bounds:tuple, # (west, south, east, north) degrees covered by `rgb`
-                         places:dict=PLACES, # name -> [lon, lat] markers (tooltip: the name)
+                         places:dict=PLACES, # name -> [lon, lat] markers (tooltip: the name; popup: name and coordinates)
                          height:int=420, # pixels
+                         layer:str='embedding', # name of the image layer in the layer control
                         ):
-    "An offline Leaflet map (folium-offline) showing `rgb` over its box, plate carrée."
+    "An offline Leaflet map (folium-offline) showing `rgb` over its box, plate carrée, with a places layer and a layer control."
     folium = require('offlinefolium', 'folium-offline')
     w, s, e, n = bounds
     m = folium.Map(location=[(s + n) / 2, (w + e) / 2], zoom_start=1 if e - w > 90 else 3, tiles=None, crs='EPSG4326', zoom_snap=0.25,
                    height=height, min_zoom=0, max_bounds=True)
-    folium.raster_layers.ImageOverlay((np.asarray(rgb) * 255).astype(np.uint8), bounds=[[s, w], [n, e]], opacity=1.0).add_to(m)
+    image, markers = folium.FeatureGroup(name=layer).add_to(m), folium.FeatureGroup(name='example places').add_to(m)
+    folium.raster_layers.ImageOverlay((np.asarray(rgb) * 255).astype(np.uint8), bounds=[[s, w], [n, e]], opacity=1.0).add_to(image)
     for name, (lon, lat) in places.items():
         if w <= lon <= e and s <= lat <= n:
-            folium.CircleMarker([lat, lon], radius=4, color='black', weight=1, fill=True, fill_color='white',
-                                fill_opacity=1, tooltip=f'{name} ({lon:.2f}, {lat:.2f})').add_to(m)
+            folium.CircleMarker([lat, lon], radius=4, color='black', weight=1, fill=True, fill_color='white', fill_opacity=1, tooltip=name,
+                                popup=folium.Popup(f'<b>{name}</b><br>lon {lon:.2f}°, lat {lat:.2f}°', max_width=220)).add_to(markers)
+    folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[s, w], [n, e]])
     return m
 
-# %% ../nbs/12_widgets.ipynb #1d80d5f6
-class EmbeddingMapExplorer(View):
-    "Explore embedding maps of one or more checkpoints: reduction, resolution, region, land/ocean; static or Leaflet."
-    def __init__(self, checkpoints, # name -> folder for `load_encoder` (or an `embed` function); or one folder
-                 res_deg:float=2.0, # initial grid resolution (one of `resolutions`)
-                 method:str='pca', # initial reduction: 'pca' or 'umap'
-                 region:str='world', # initial region, a key of `viz.REGIONS`
-                 land:bool=True, # dim the ocean and draw the coast
-                 view:str='static', # 'static' (matplotlib) or 'interactive' (offline Leaflet)
-                 resolutions=(5.0, 2.0, 1.0, 0.5, 0.25), # choices of grid resolution in degrees
-                ):
-        W = require('ipywidgets')
-        if not isinstance(checkpoints, dict): checkpoints = {Path(checkpoints).name: checkpoints}
-        self.checkpoints, self._embed, self._grids, self._land, self._rgb = dict(checkpoints), {}, {}, {}, {}
-        self.controls = dict(
-            checkpoint=W.Dropdown(options=list(self.checkpoints), description='checkpoint'),
-            method=W.ToggleButtons(options=['pca', 'umap'], value=method, description='reduction'),
-            res_deg=W.Dropdown(options=[(f'{r:g}°', float(r)) for r in resolutions], value=float(res_deg), description='resolution'),
-            region=W.Dropdown(options=list(REGIONS), value=region, description='region'),
-            land=W.Checkbox(value=land, description='land / ocean'),
-            view=W.ToggleButtons(options=['static', 'interactive'], value=view, description='view'))
-        self.status, self.image, self.html = W.HTML(), W.Image(format='png'), W.HTML()
-        c = self.controls
-        self.widget = W.VBox([W.HBox([c['checkpoint'], c['res_deg'], c['region']]), W.HBox([c['method'], c['land']]),
-                              c['view'], self.status, self.image, self.html])
-        self.widget.add_class('lt-embedding-explorer')
-        for w in c.values(): w.observe(lambda _: self.update(), names='value')
-        self.update()
+# %% ../nbs/12_widgets.ipynb #65a6b1bd
+def _map_controls(W, names:list, method:str, res_deg:float, region:str, land:bool, view:str, resolutions) -> dict:
+    "The explorer's controls: checkpoint, reduction, resolution, region, land / ocean, static or interactive view."
+    return dict(checkpoint=W.Dropdown(options=list(names), description='checkpoint'),
+                method=W.ToggleButtons(options=['pca', 'umap'], value=method, description='reduction'),
+                res_deg=W.Dropdown(options=[(f'{r:g}°', float(r)) for r in resolutions], value=float(res_deg), description='resolution'),
+                region=W.Dropdown(options=list(REGIONS), value=region, description='region'),
+                land=W.Checkbox(value=land, description='land / ocean'),
+                view=W.ToggleButtons(options=['static', 'interactive'], value=view, description='view'))
 
+# %% ../nbs/12_widgets.ipynb #f56a0351
+class _MapData:
+    "Cached checkpoints, embedding grids and RGB maps of an `EmbeddingMapExplorer` (needs `checkpoints` and `controls`)."
     @property
     def settings(self) -> dict: return {k: w.value for k, w in self.controls.items()}
 
@@ -119,7 +106,7 @@ class EmbeddingMapExplorer(View):
         return self._embed[name]
 
     def grid(self):
-        "The embedding grid of the current checkpoint, resolution and region (cached)."
+        "The embedding grid of the current checkpoint, resolution and region (cached), and its land mask (None: no shading)."
         s = self.settings; key = (s['checkpoint'], s['res_deg'], s['region'])
         if key not in self._grids:
             self._grids[key] = embedding_grid(self.embedder(s['checkpoint']), s['res_deg'], s['region'])
@@ -133,33 +120,70 @@ class EmbeddingMapExplorer(View):
         if key not in self._rgb: self._rgb[key] = embedding_rgb(grid, s['method'])
         return self._rgb[key] if land is None else shade_ocean(self._rgb[key], np.asarray(land))
 
-    def figure(self):
-        s = self.settings; grid, land = self.grid()
-        fig, ax = _figure(9, 4.8 if s['region'] == 'world' else 5.5)
-        plot_embedding_map(grid, ax=ax, land=land, rgb=self.colours(),
-                           title=f"{s['checkpoint']}: {s['method'].upper()} → RGB, {s['res_deg']:g}° grid, {s['region']}")
-        return fig
+# %% ../nbs/12_widgets.ipynb #7785ed2c
+def _mark_places(ax, grid, places:dict=PLACES):
+    "Draw and name the example places inside the grid's box (the static picture of the Leaflet view's markers)."
+    west, east, south, north = grid_extent(grid)
+    for name, (lon, lat) in places.items():
+        if west <= lon <= east and south <= lat <= north:
+            ax.plot(lon, lat, 'o', ms=5, mfc='white', mec='black', mew=1)
+            right = lon > east - 0.2 * (east - west)  # names near the east edge go to the left of their marker
+            ax.annotate(name, (lon, lat), xytext=(-4 if right else 4, 4), textcoords='offset points', fontsize=7, ha='right' if right else 'left',
+                        bbox=dict(boxstyle='round,pad=0.2', fc='white', ec='0.5', alpha=0.85))
 
-    def folium_map(self):
-        "The current view as an offline Leaflet map (folium-offline)."
-        west, east, south, north = grid_extent(self.grid()[0])
-        return folium_embedding_map(self.colours(), (west, south, east, north))
-
-    def update(self):
-        t0 = time.perf_counter()
-        self._png = figure_png(self.figure())
-        interactive = self.settings['view'] == 'interactive'
-        self.image.value = self._png
-        self.image.layout.display = 'none' if interactive else None
-        self.html.value = self.folium_map()._repr_html_() if interactive else ''
-        grid, _ = self.grid()
-        self.status.value = (f'<span class="lt-status">{grid.sizes["lat"] * grid.sizes["lon"]:,} points × {grid.sizes["dim"]} dims, '
-                             f'drawn in {time.perf_counter() - t0:.2f} s</span>')
+# %% ../nbs/12_widgets.ipynb #4dd0419d
+class EmbeddingMapExplorer(_MapData, View):
+    "Explore embedding maps of one or more checkpoints: reduction, resolution, region, land/ocean; static or Leaflet."
+    def __init__(self, checkpoints, # name -> folder for `load_encoder` (or an `embed` function); or one folder
+                 res_deg:float=2.0, # initial grid resolution (one of `resolutions`)
+                 method:str='pca', # initial reduction: 'pca' or 'umap'
+                 region:str='world', # initial region, a key of `viz.REGIONS`
+                 land:bool=True, # dim the ocean and draw the coast
+                 view:str='static', # 'static' (matplotlib) or 'interactive' (offline Leaflet with layers and popups)
+                 resolutions=(5.0, 2.0, 1.0, 0.5, 0.25), # choices of grid resolution in degrees
+                ):
+        W = require('ipywidgets')
+        if not isinstance(checkpoints, dict): checkpoints = {Path(checkpoints).name: checkpoints}
+        self.checkpoints, self._embed, self._grids, self._land, self._rgb = dict(checkpoints), {}, {}, {}, {}
+        self.controls = c = _map_controls(W, self.checkpoints, method, res_deg, region, land, view, resolutions)
+        self.status, self.image, self.html = W.HTML(), W.Image(format='png'), W.HTML()
+        self.widget = W.VBox([W.HBox([c['checkpoint'], c['res_deg'], c['region']]), W.HBox([c['method'], c['land']]),
+                              c['view'], self.status, self.image, self.html])
+        self.widget.add_class('lt-embedding-explorer')
+        for w in c.values(): w.observe(lambda _: self.update(), names='value')
+        self.update()
 
     def snapshot(self) -> bytes: return self._png
     def __repr__(self):
         s = self.settings
         return f"EmbeddingMapExplorer({s['checkpoint']}: {s['method']}, {s['res_deg']:g}°, {s['region']}, {s['view']})"
+
+# %% ../nbs/12_widgets.ipynb #78d5cddd
+def _figure_of(self:EmbeddingMapExplorer, markers:bool=False):
+    s = self.settings; grid, land = self.grid()
+    fig, ax = _figure(9, 4.8 if s['region'] == 'world' else 5.5)
+    title = f"{s['checkpoint']}: {s['method'].upper()} → RGB, {s['res_deg']:g}° grid, {s['region']}"
+    plot_embedding_map(grid, ax=ax, land=land, rgb=self.colours(), title=title + (' · Leaflet view (live in JupyterLab)' if markers else ''))
+    if markers: _mark_places(ax, grid)
+    return fig
+
+def _folium_map_of(self:EmbeddingMapExplorer):
+    "The current view as an offline Leaflet map (folium-offline)."
+    west, east, south, north = grid_extent(self.grid()[0])
+    return folium_embedding_map(self.colours(), (west, south, east, north), layer=f"embedding ({self.settings['method'].upper()} → RGB)")
+
+def _update_map(self:EmbeddingMapExplorer):
+    t0 = time.perf_counter()
+    interactive = self.settings['view'] == 'interactive'
+    self._png = figure_png(self.figure(markers=interactive))
+    self.image.value = self._png
+    self.image.layout.display = 'none' if interactive else None
+    self.html.value = self.folium_map()._repr_html_() if interactive else ''
+    grid, _ = self.grid()
+    self.status.value = (f'<span class="lt-status">{grid.sizes["lat"] * grid.sizes["lon"]:,} points × {grid.sizes["dim"]} dims, '
+                         f'drawn in {time.perf_counter() - t0:.2f} s</span>')
+
+EmbeddingMapExplorer.figure, EmbeddingMapExplorer.folium_map, EmbeddingMapExplorer.update = _figure_of, _folium_map_of, _update_map
 
 # %% ../nbs/12_widgets.ipynb #c174f32d
 def point_sets(sets:dict, # name -> a task (`data.TaskData`), a `data.ModalityData`, or an (N, 2) `[lon, lat]` array
@@ -184,7 +208,18 @@ def point_sets(sets:dict, # name -> a task (`data.TaskData`), a `data.ModalityDa
     labels['source'] = np.concatenate(labels['source'])
     return np.concatenate(parts), labels
 
-# %% ../nbs/12_widgets.ipynb #e6a4e922
+# %% ../nbs/12_widgets.ipynb #4e1f5af2
+def _hover_titles(places, lonlat, labels:np.ndarray, name:str) -> list[str]:
+    "Hover text per point: place, coordinates, label ('–' where the point has none)."
+    fmt = (lambda v: f'{v:,.0f}' if v == v else '–') if labels.dtype.kind == 'f' else (lambda v: v or '–')
+    return [f'{p} ({lo:.2f}, {la:.2f}) · {name}: {fmt(v)}' for p, (lo, la), v in zip(places, lonlat, labels)]
+
+def _legend_html(legend:dict, most:int=20) -> str:
+    "An HTML legend: a coloured dot and the label, for the first `most` labels."
+    items = [f'<div><span style="color:{hex_colour(c)}">●</span> {k}</div>' for k, c in list(legend.items())[:most]]
+    return '<div class="lt-legend" style="font-size:11px">' + ''.join(items) + '</div>'
+
+# %% ../nbs/12_widgets.ipynb #e52480d3
 class UMAPExplorer(View):
     "UMAP of embeddings at several point sets, coloured by source (task / modality) or by a task's label; hover names the place."
     def __init__(self, embed, # `embed(lonlat (N, 2)) -> (N, D)`, e.g. `load_encoder(path).embed`
@@ -204,27 +239,25 @@ class UMAPExplorer(View):
         self.widget.add_class('lt-umap-explorer')
         self.color_by.observe(lambda _: self.update(), names='value')
         self.update()
-
-    def titles(self) -> list[str]:
-        "Hover text per point: place, coordinates, label."
-        lab = self.labels[self.color_by.value]
-        fmt = (lambda v: f'{v:,.0f}' if v == v else '–') if lab.dtype.kind == 'f' else (lambda v: v or '–')
-        return [f'{p} ({lo:.2f}, {la:.2f}) · {self.color_by.value}: {fmt(v)}' for p, (lo, la), v in zip(self.places, self.lonlat, lab)]
-
+    def titles(self) -> list[str]: # hover text per point: place, coordinates, label
+        return _hover_titles(self.places, self.lonlat, self.labels[self.color_by.value], self.color_by.value)
     def update(self):
-        lab = self.labels[self.color_by.value]
-        colors, legend = label_colors(lab)
-        self.svg.value = svg_scatter(self.xy, colors, self.titles())
-        items = [f'<div><span style="color:{hex_colour(c)}">●</span> {k}</div>' for k, c in list(legend.items())[:20]]
-        self.legend.value = '<div class="lt-legend" style="font-size:11px">' + ''.join(items) + '</div>'
+        lab = self.labels[self.color_by.value]; colors, legend = label_colors(lab)
+        self.svg.value, self.legend.value = svg_scatter(self.xy, colors, self.titles()), _legend_html(legend)
         fig, ax = _figure(6.5, 5)
         plot_projection(self.xy, lab, ax=ax, title=f'UMAP of {len(self.xy):,} points, coloured by {self.color_by.value}')
         self._png = figure_png(fig)
-
     def snapshot(self) -> bytes: return self._png
     def __repr__(self): return f'UMAPExplorer({len(self.xy):,} points, colour by {self.color_by.value})'
 
-# %% ../nbs/12_widgets.ipynb #6617f759
+# %% ../nbs/12_widgets.ipynb #d4e216ba
+def _monitor_label(rows:list, renders:int) -> str:
+    "The monitor's status line; `data-steps` and `data-renders` let a browser test read its progress."
+    r = rows[-1] if rows else {}
+    text = f"step {len(rows)}, epoch {r['epoch'] + 1}: loss {r['loss']:.3f}, τ {r['temperature']:.4f}" if r else 'waiting for the first step'
+    return f'<span class="lt-monitor" data-steps="{len(rows)}" data-renders="{renders}">{text} · {renders} renders</span>'
+
+# %% ../nbs/12_widgets.ipynb #49fac42c
 class TrainingMonitor(View):
     "A `fit` callback that redraws loss and temperature curves while training runs."
     def __init__(self, every_s:float=0.5, # least time between redraws
@@ -248,14 +281,10 @@ class TrainingMonitor(View):
         plot_training_curves(self.rows, axs=axs, span=self.span, title=self.title)
         self._png = figure_png(fig); self.image.value = self._png
         self.renders += 1; self._last = time.perf_counter()
-        r = self.rows[-1] if self.rows else {}
-        text = (f"step {len(self.rows)}, epoch {r['epoch'] + 1}: loss {r['loss']:.3f}, τ {r['temperature']:.4f}" if r else 'waiting for the first step')
-        self.label.value = f'<span class="lt-monitor" data-steps="{len(self.rows)}" data-renders="{self.renders}">{text} · {self.renders} renders</span>'
+        self.label.value = _monitor_label(self.rows, self.renders)
 
-    def finish(self):
-        "Draw the final state and refresh the displayed snapshot."
+    def finish(self): # draw the final state and refresh the displayed snapshot
         self.render(); self.refresh()
-
     def snapshot(self) -> bytes: return self._png
     def __repr__(self): return f'TrainingMonitor({len(self.rows)} steps, {self.renders} renders)'
 
