@@ -124,7 +124,7 @@ class Cartesian3D(nn.Module):
 
 # %% ../nbs/02_positional.ipynb #b90e315d
 class MultiScaleSinusoid(nn.Module):
-    "Space2Vec-style sinusoids of `[lon, lat]` at geometrically spaced wavelengths (grid or theory style)."
+    "Space2Vec-style sinusoids of `[lon, lat]` at geometrically spaced wavelengths (grid or theory style), whole turns in longitude."
     def __init__(self, scales:int=16, # number of wavelengths S
                  min_wavelength:float=1.0, # shortest wavelength in degrees
                  max_wavelength:float=360.0, # longest wavelength in degrees
@@ -136,12 +136,15 @@ class MultiScaleSinusoid(nn.Module):
         self.register_buffer('wavelengths', torch.logspace(math.log10(min_wavelength), math.log10(max_wavelength), scales, dtype=torch.float64), persistent=False)
         angles = torch.tensor([0.0, 2 * math.pi / 3, 4 * math.pi / 3], dtype=torch.float64)
         dirs = torch.eye(2, dtype=torch.float64) if style == 'grid' else torch.stack([torch.cos(angles), torch.sin(angles)])
-        self.register_buffer('directions', dirs, persistent=False)  # (2, n_dirs)
+        freq = dirs[:, :, None] / self.wavelengths  # (2, n_dirs, S) cycles per degree along lon and lat
+        turns = (360 * freq[0]).abs().flip(1).round().clamp(min=1)  # cycles per 360° of lon, ascending, whole
+        turns = (torch.cummax(turns - torch.arange(scales), 1).values + torch.arange(scales)).flip(1)  # bumped apart: distinct
+        freq[0] = torch.where(freq[0] == 0, 0.0, freq[0].sign() * turns / 360)  # so −180° and 180° give the same features
+        self.register_buffer('freq', freq.flatten(1), persistent=False)  # (2, n_dirs · S)
         self.embedding_dim = 2 * scales * dirs.shape[1]
 
     def forward(self, lonlat:torch.Tensor) -> torch.Tensor: # (N, 2) degrees → (N, embedding_dim)
-        proj = check_lonlat_tensor(lonlat) @ self.directions.to(lonlat.dtype)  # (N, n_dirs)
-        phase = 2 * math.pi * proj[:, :, None] / self.wavelengths.to(lonlat.dtype)  # (N, n_dirs, S)
+        phase = 2 * math.pi * (check_lonlat_tensor(lonlat) @ self.freq.to(lonlat.dtype)).unflatten(1, (-1, len(self.wavelengths)))
         return torch.cat([torch.sin(phase), torch.cos(phase)], 2).flatten(1)
 
 # %% ../nbs/02_positional.ipynb #9ef03432

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 from .data import MODALITIES, load_modality
-from .location_encoder import make_location_encoder, param_groups
+from .location_encoder import make_location_encoder, param_groups, location_encoder_recipe, LOCATION_ENCODERS
 from .modality_encoders import make_modality_encoder
 from .loss import MELTLoss
 from .melt import JointBatchSampler, make_joint_batch, train_step, NonFiniteLossError
@@ -85,10 +85,16 @@ def _check_config(self):
         raise ValueError(f'{self.method} needs at least two modalities; use method="satclip" for one')
     if self.steps is not None and self.steps < 1: raise ValueError(f'steps must be >= 1 (or None for whole epochs), got {self.steps}')
     if self.val_n < 0 or self.val_every < 1: raise ValueError(f'val_n must be >= 0 and val_every >= 1, got {self.val_n} and {self.val_every}')
+    if self.location_encoder and self.location_encoder not in LOCATION_ENCODERS:
+        raise ValueError(f"location_encoder must be '' or one of {sorted(LOCATION_ENCODERS)}, got {self.location_encoder!r}")
     _check_ranges(self)
 
+@dataclass
 class _Checked:
-    "Base of `TrainConfig`: the dataclass calls `__post_init__`, which checks every field."
+    "Base of `TrainConfig`: SALT's options, and `__post_init__` (the dataclass calls it), which checks every field."
+    salt_order:str = 'fixed' # SALT: 'fixed' or 'shuffled' modality order
+    salt_steps_per_epoch:int|None = None # SALT: None = full pass over the active modality, else a fixed step budget
+    salt_reset_optimizer:bool = False # SALT: reset a modality encoder's optimiser at the start of its turn
     def __post_init__(self): _check_config(self)
 
 # %% ../nbs/09b_train.ipynb #6709e642
@@ -100,6 +106,7 @@ class TrainConfig(_Checked):
     n_per_modality:int = 20_000 # samples drawn per modality per epoch (each at its own locations)
     fresh_locations:bool = True # redraw the raster modalities' locations every epoch (toponyms stay fixed)
     patch_px:int = 16 # side of the imagery / relief patches
+    location_encoder:str = '' # a named recipe (location_encoder.LOCATION_ENCODERS, e.g. 'voronoi'): replaces positional, degree, network
     positional:str = 'sh' # positional encoding of the location encoder (location_encoder registry)
     degree:int = 15 # spherical-harmonic degree L
     network:str = 'siren' # network of the location encoder (location_encoder registry)
@@ -112,9 +119,6 @@ class TrainConfig(_Checked):
     epochs:int = 8 # training epochs (ignored when `steps` is set)
     steps:int|None = None # the budget: location-encoder optimizer steps (the last epoch is cut short); None: `epochs` epochs
     composition:str = 'proportional' # MELT: 'proportional' or 'balanced' joint batches
-    salt_order:str = 'fixed' # SALT: 'fixed' or 'shuffled' modality order
-    salt_steps_per_epoch:int|None = None # SALT: None = full pass over the active modality, else a fixed step budget
-    salt_reset_optimizer:bool = False # SALT: reset a modality encoder's optimiser at the start of its turn
     eps_km:float = 0.0 # same-place masking: pairs closer than this are not negatives
     temperature:float = 0.07 # initial temperature (learnable, clamped)
     val_n:int = 1024 # validation sample per modality (its own locations, never trained on); 0: no validation
@@ -124,8 +128,10 @@ class TrainConfig(_Checked):
 
 # %% ../nbs/09b_train.ipynb #9738052f
 def _location_encoder_options(self:TrainConfig) -> dict:
-    "Keyword arguments for `make_location_encoder`."
-    return dict(positional=self.positional, network=self.network, degree=self.degree, hidden=self.hidden, layers=self.layers, dim=self.dim)
+    "Keyword arguments for `make_location_encoder`: the named recipe at this config's sizes, or positional, degree and network."
+    size = dict(hidden=self.hidden, layers=self.layers, dim=self.dim)
+    if self.location_encoder: return location_encoder_recipe(self.location_encoder, **size)
+    return dict(positional=self.positional, network=self.network, degree=self.degree, **size)
 
 TrainConfig.location_encoder_options = _location_encoder_options
 
