@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from .data import MODALITIES, load_modality
+from .data import MODALITIES, load_modality, modality_names
 from .location_encoder import make_location_encoder, param_groups
 from .modality_encoders import make_modality_encoder
 from .loss import MELTLoss
@@ -75,8 +75,8 @@ def _check_config(self):
     "Refuse a `TrainConfig` with a wrong type, an unknown or repeated modality, a method that does not fit them, or a value out of range."
     _check_field_types(self)
     self.modalities = tuple(self.modalities)
-    unknown = set(self.modalities) - set(MODALITIES)
-    if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {MODALITIES}')
+    unknown = set(self.modalities) - set(modality_names())
+    if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {modality_names()}')
     if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
     if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
     if self.method == 'satclip' and len(self.modalities) != 1:
@@ -92,7 +92,7 @@ def _check_config(self):
 class TrainConfig:
     "Everything a pre-training run depends on."
     method:str = 'melt' # 'satclip' (one modality), 'melt' or 'salt'
-    modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES to train with
+    modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES (or registered custom ones, data.modality_names()) to train with
     n_per_modality:int = 20_000 # samples drawn per modality per epoch (each at its own locations)
     fresh_locations:bool = True # redraw the raster modalities' locations every epoch (toponyms stay fixed)
     patch_px:int = 16 # side of the imagery / relief patches
