@@ -190,10 +190,12 @@ def _raster_features(self:RasterModality, lonlat:np.ndarray, patch_px:int=16) ->
     p = np.where(np.isfinite(p), p, self.mean.astype(np.float32))
     return np.ascontiguousarray(p.transpose(0, 3, 1, 2))
 
-def _raster_sample(self:RasterModality, n:int, seed:int, patch_px:int=16, split:str='train') -> ModalityData:
-    "A fresh sample of `n` locations (`split='validation'`: an independent stream), as `load_modality` gives."
+def _raster_sample(self:RasterModality, n:int, seed:int, patch_px:int=16, split:str='train', rows=None) -> ModalityData:
+    "A fresh sample of `n` locations (`split='validation'`: an independent stream; `rows`: only those of them), as `load_modality` gives."
     lonlat = self.locations(n, derived_seed(seed, self.name if split == 'train' else f'{self.name}:validation'))
-    return ModalityData(self.name, lonlat.astype(np.float32), torch.from_numpy(self.features(lonlat, patch_px)))
+    if rows is not None: lonlat = lonlat[np.asarray(rows, dtype=np.intp)]
+    return ModalityData(self.name, lonlat.astype(np.float32), torch.from_numpy(self.features(lonlat, patch_px)),
+                        None if rows is None else np.asarray(rows, dtype=np.int64))
 
 RasterModality.features, RasterModality.sample = _raster_features, _raster_sample
 
@@ -262,13 +264,14 @@ class TableModality:
     def __repr__(self): return f"TableModality({self.name!r}: {len(self):,} points, features {self.features})"
 
 # %% ../nbs/18_your_data.ipynb #2672c5d8
-def _table_sample(self:TableModality, n:int, seed:int, patch_px:int=16, split:str='train') -> ModalityData:
-    "`n` training rows (each row once before repeats); for validation, up to `n` rows of the held-out tenth."
+def _table_sample(self:TableModality, n:int, seed:int, patch_px:int=16, split:str='train', rows=None) -> ModalityData:
+    "`n` training rows (each row once before repeats; `rows`: only those of them); for validation, up to `n` rows of the held-out tenth."
     pool = self.pools[split]
     rng = np.random.default_rng(derived_seed(seed, f'{self.name}:{split}'))
     if split == 'validation': idx = pool[rng.permutation(len(pool))[:n]]
     else: idx = pool[np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n // len(pool)))])[:n]]
-    return ModalityData(self.name, self.lonlat[idx].astype(np.float32), torch.from_numpy(self.x[idx]))
+    if rows is not None: idx = idx[np.asarray(rows, dtype=np.intp)]
+    return ModalityData(self.name, self.lonlat[idx].astype(np.float32), torch.from_numpy(self.x[idx]), None if rows is None else np.asarray(rows, dtype=np.int64))
 
 def _table_encoder(self:TableModality) -> tuple: # (encoder class, its options)
     return TabularMLP, dict(in_dim=self.x.shape[1], mean=self.mean.tolist(), std=self.std.tolist())

@@ -148,8 +148,9 @@ def build_optimizers(config:TrainConfig, models:nn.ModuleDict) -> dict[str, torc
 # %% ../nbs/09b_train.ipynb #cc732919
 def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
                    modalities:tuple|None=None, # the modalities to draw; None: all of `config.modalities`
+                   rows:dict|None=None, # modality → the rows this process uses (`Processes.epoch_rows`); None: all
                   ) -> dict:
-    "Modality datasets for `epoch` (fixed ones are loaded once into `cache`)."
+    "Modality datasets for `epoch`: fresh ones build only `rows` of their sample, fixed ones are loaded once, whole, into `cache`."
     out = {}
     for m in modalities or config.modalities:
         fresh = config.fresh_locations and m != 'toponyms'
@@ -157,7 +158,8 @@ def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
         key = (m, seed)
         if key not in cache:
             if fresh: cache.pop(next((k for k in cache if k[0] == m), None), None)
-            cache[key] = load_modality(m, n=config.n_per_modality, seed=seed, patch_px=config.patch_px)
+            share = rows.get(m) if rows is not None and fresh else None
+            cache[key] = load_modality(m, n=config.n_per_modality, seed=seed, patch_px=config.patch_px, rows=share)
         out[m] = cache[key]
     return out
 
@@ -321,13 +323,13 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
     if val_sets and not validation: _log_validation(validation, models, val_sets, config, 0)
     for epoch, plan in epoch_plans(config, sizes, start, step_total):
         active = list(plan[0])
-        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active))
+        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active), procs.epoch_rows(plan))
         if config.method == 'salt' and config.salt_reset_optimizer: optimizers[active[0]].state.clear()
         opts = [optimizers['location']] + [optimizers[m] for m in active]
         bar = tqdm(plan, desc=f'epoch {epoch + 1}', disable=not (progress and procs.main), leave=False)
         for step, indices in enumerate(bar):
             t0 = time.perf_counter()
-            batch = make_joint_batch(data, procs.shard(indices), keep_empty=True).to(config.device)
+            batch = make_joint_batch(data, procs.shard(indices, data), keep_empty=True).to(config.device)
             try: loss = train_step(step_models, batch, opts)
             except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
             row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
