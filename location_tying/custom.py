@@ -411,7 +411,7 @@ def _write_zarr(path:Path, lon, lat, slabs, dim:int, rows:int, attrs:dict):
     for r0, r1, x in slabs:
         ds = xr.Dataset({'embeddings': (('embedding', 'lat', 'lon'), x.transpose(2, 0, 1), dict(long_name='location embedding'))},
                         coords=dict(embedding=np.arange(dim), lat=('lat', lat[r0:r1], _LAT_ATTRS), lon=('lon', lon, _LON_ATTRS)), attrs=attrs)
-        if r0 == 0: ds.to_zarr(path, mode='w', encoding={'embeddings': {'chunks': (1, rows, len(lon))}})
+        if r0 == 0: ds.to_zarr(path, mode='w', zarr_format=2, encoding={'embeddings': {'chunks': (1, rows, len(lon))}})  # v2: what GDAL reads since 3.4
         else: ds.to_zarr(path, append_dim='lat')
 
 # %% ../nbs/18_your_data.ipynb #0643df19

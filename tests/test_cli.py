@@ -119,3 +119,9 @@ def test_bad_regions_are_one_line(custom_run, tmp_path, region, says):
 
 def test_embed_by_name_says_names_come_later(tmp_path):
     one_error_line(run('embed', '--encoder', 'melt-4', '--grid', '1', '--out', str(tmp_path / 'g.nc')), 'encoders by name are not shipped yet')
+
+def test_embed_zarr_without_zarr_names_the_package(custom_run, tmp_path):
+    import importlib.util
+    if importlib.util.find_spec('zarr') is not None: pytest.skip('zarr is installed: tests/test_custom.py checks the Zarr output')
+    one_error_line(run('embed', '--encoder', str(custom_run[0]), '--grid', '5', '--out', str(tmp_path / 'g.zarr')), 'writing Zarr needs the zarr package: pip install zarr')
+    assert not list(tmp_path.iterdir())
