@@ -237,8 +237,9 @@ def _check_embed_args(args) -> str: # 'grid' or 'points'
     except ValueError as e: raise UsageError(f'--grid {args.grid:g}: {e}') from None
     if args.out.suffix.lower() not in _OUT_SUFFIXES[kind]:
         raise UsageError(f"--out {args.out}: with --{kind} write {' or '.join(_OUT_SUFFIXES[kind])}")
+    args.out = args.out.expanduser()
     if args.out.exists() and not args.overwrite: raise UsageError(f'--out {args.out} exists; add --overwrite to replace it')
-    check_out_dir(args.out.expanduser().parent)
+    check_out_dir(args.out.parent)
     return kind
 
 # %% ../nbs/15_cli.ipynb #6dae1986

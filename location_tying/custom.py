@@ -321,8 +321,12 @@ def load_modality_file(path, # a NetCDF (.nc) or GeoTIFF (.tif) raster, or a CSV
     "A custom modality from a file, chosen by its suffix, and (by default) registered for training."
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
-    if suffix in _TABLES: m = from_table(path, name, **table_options)
-    elif suffix in _NETCDF + _GEOTIFF: m = from_dataarray(open_raster(path, variable), name or name_from_path(path), input, str(path))
+    if suffix in _TABLES:
+        if input != 'pixels' or variable is not None: raise ValueError(f"{path} is a table: input= and variable= are for rasters")
+        m = from_table(path, name, **table_options)
+    elif suffix in _NETCDF + _GEOTIFF:
+        if table_options: raise ValueError(f"{path} is a raster: {', '.join(table_options)}= are for tables")
+        m = from_dataarray(open_raster(path, variable), name or name_from_path(path), input, str(path))
     else: raise ValueError(f"{path}: unknown format {suffix!r}; a modality file is NetCDF (.nc), GeoTIFF (.tif), CSV (.csv) or Parquet (.parquet)")
     if register: register_modality(m)
     return m

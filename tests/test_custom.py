@@ -116,3 +116,11 @@ def test_points_csv_round_trip(tmp_path, embedder):
                                           ('-200,35,30,60', 'longitudes must lie in −180..180'), ('-10,35,30', 'expected four numbers')])
 def test_bad_regions(region, says):
     with pytest.raises(ValueError, match=says): custom.check_region(region)
+
+def test_options_of_the_other_kind_of_file_are_refused(tmp_path):
+    survey().to_csv(tmp_path / 't.csv', index=False)
+    grid(np.arange(3.0) + 0.5, np.arange(3.0) + 0.5).to_dataset(name='v').to_netcdf(tmp_path / 'r.nc', engine='h5netcdf')
+    with pytest.raises(ValueError, match='is a table: input= and variable= are for rasters'):
+        custom.load_modality_file(tmp_path / 't.csv', input='patches', register=False)
+    with pytest.raises(ValueError, match='is a raster: features= are for tables'):
+        custom.load_modality_file(tmp_path / 'r.nc', features=['ph'], register=False)
