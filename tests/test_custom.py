@@ -124,3 +124,13 @@ def test_options_of_the_other_kind_of_file_are_refused(tmp_path):
         custom.load_modality_file(tmp_path / 't.csv', input='patches', register=False)
     with pytest.raises(ValueError, match='is a raster: features= are for tables'):
         custom.load_modality_file(tmp_path / 'r.nc', features=['ph'], register=False)
+
+def test_gdal_reads_the_grid_as_bands_with_crs_and_bounds(tmp_path, embedder):
+    "What a GIS tool sees: GDAL's netCDF driver (through rasterio) opens the file as one band per dimension, in WGS 84."
+    rasterio = pytest.importorskip('rasterio')
+    out = custom.embed_grid(embedder, tmp_path / 'g.nc', 5, region='-20,30,40,70', progress=False)
+    with rasterio.open(f'netcdf:{out}:embeddings') as r:
+        assert (r.count, r.width, r.height) == (8, 12, 8) and r.crs.to_epsg() == 4326
+        assert tuple(r.bounds) == (-20.0, 30.0, 40.0, 70.0)
+        row, col = r.index(2.5, 47.5)
+        np.testing.assert_allclose(r.read()[:, row, col], embedder.embed([[2.5, 47.5]])[0], rtol=1e-5, atol=1e-6)
