@@ -1,6 +1,10 @@
 "The `location-tying` command as a user runs it: a real process, its exit status and its messages."
-import subprocess, sys, shutil
+import importlib.util, subprocess, sys, shutil
 from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
 
 def run(*args, **kw):
     exe = shutil.which('location-tying') or str(Path(sys.executable).parent / 'location-tying')
@@ -27,10 +31,6 @@ def test_data_command_writes_maps(tmp_path):
     assert (tmp_path / 'summary.csv').read_text().count('\n') == 9
 
 # --- your own modalities and embeddings out (location_tying.custom) ---
-import numpy as np
-import pandas as pd
-import xarray as xr
-import pytest
 
 TINY = ['--n-per-modality', '256', '--degree', '4', '--hidden', '16', '--layers', '1', '--dim', '8', '--batch-size', '64',
         '--steps', '4', '--val-n', '16']
@@ -121,7 +121,6 @@ def test_embed_by_name_says_names_come_later(tmp_path):
     one_error_line(run('embed', '--encoder', 'melt-4', '--grid', '1', '--out', str(tmp_path / 'g.nc')), 'encoders by name are not shipped yet')
 
 def test_embed_zarr_without_zarr_names_the_package(custom_run, tmp_path):
-    import importlib.util
     if importlib.util.find_spec('zarr') is not None: pytest.skip('zarr is installed: tests/test_custom.py checks the Zarr output')
     one_error_line(run('embed', '--encoder', str(custom_run[0]), '--grid', '5', '--out', str(tmp_path / 'g.zarr')), 'writing Zarr needs the zarr package: pip install zarr')
     assert not list(tmp_path.iterdir())
