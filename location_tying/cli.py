@@ -4,13 +4,14 @@
 
 # %% ../nbs/15_cli.ipynb #104b6408
 from __future__ import annotations
-import argparse, os, sys, time, traceback, warnings
+import argparse, os, re, sys, time, traceback, warnings
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
 __all__ = ['COMMANDS', 'register_command', 'UsageError', 'config_from_args', 'check_out_dir', 'modality_colour', 'torch_pca_axis',
-           'run_data', 'add_config_arguments', 'run_pretrain', 'run_reproduce', 'build_parser', 'main']
+           'run_data', 'add_config_arguments', 'run_pretrain', 'parse_modality_spec', 'custom_modalities',
+           'run_reproduce', 'run_embed', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #443c6a8d
 COMMANDS = {}  # name -> (help, add_arguments(parser), run(args))
@@ -128,6 +129,10 @@ def _pretrain_args(p):
     again.add_argument('--resume', action='store_true', help='continue from the last complete checkpoint in --out')
     again.add_argument('--overwrite', action='store_true', help='replace a run already in --out')
     add_config_arguments(p, TrainConfig)
+    p.add_argument('--modality', action='append', default=[], metavar='[NAME=]PATH[,OPTION=VALUE...]',
+                   help='your own modality (repeatable): a NetCDF or GeoTIFF raster, or a CSV or Parquet table; options: '
+                        'input=pixels|patches, variable=VAR, lon=COL, lat=COL, features=A+B; added to --modalities, which then defaults to none')
+    p.set_defaults(modalities=None)  # None: MODALITIES without --modality, none of them with it
 
 def _steps_saved(out:Path, resume:bool) -> int|None:
     "Steps of the run `--resume` will continue (`UsageError` if there is none); None without `--resume`."
@@ -143,6 +148,7 @@ def _steps_saved(out:Path, resume:bool) -> int|None:
 def run_pretrain(args):
     from location_tying.train import TrainConfig, fit
     from location_tying.distributed import process_group
+    args.modalities = custom_modalities(args.modality, args.modalities)
     config = config_from_args(args, TrainConfig)
     out = check_out_dir(args.out)
     before, t0 = _steps_saved(out, args.resume), time.perf_counter()
@@ -155,6 +161,39 @@ def run_pretrain(args):
     for e, row in result.epochs().iterrows(): print(f'epoch {e + 1:3d}  loss {row.loss:.4f}  temperature {row.temperature:.4f}  {row.seconds:6.1f} s', flush=True)
     on = f' on {procs.world_size} processes' if procs.world_size > 1 else ''
     print(f'{config.method} on {",".join(config.modalities)}{on}: {time.perf_counter() - t0:.0f} s; encoder in {out}')
+
+# %% ../nbs/15_cli.ipynb #b5a93f99
+_MODALITY_OPTIONS = ('input', 'variable', 'lon', 'lat', 'features')
+
+def parse_modality_spec(spec:str) -> dict: # keyword arguments of `custom.load_modality_file`
+    "`[NAME=]PATH[,OPTION=VALUE...]` as given to `--modality`."
+    head, *opts = spec.split(',')
+    name, eq, path = head.partition('=')
+    kw = dict(path=path, name=name) if eq else dict(path=head, name=None)
+    for o in opts:
+        k, eq, v = o.partition('=')
+        if not eq or k not in _MODALITY_OPTIONS:
+            raise UsageError(f"--modality {spec}: unknown option {o!r}; options are {', '.join(k + '=...' for k in _MODALITY_OPTIONS)}")
+        kw[k] = v.split('+') if k == 'features' else v
+    return kw
+
+# %% ../nbs/15_cli.ipynb #ea17598a
+def custom_modalities(specs:list[str], # the `--modality` values
+                      modalities:tuple|None, # the `--modalities` value; None when not given
+                     ) -> tuple: # the modalities the run trains
+    "Load and register each `--modality`; the run's modalities are `--modalities` (default: all built-in ones without `--modality`, none with it), then those."
+    from location_tying.custom import load_modality_file
+    from location_tying.data import MODALITIES
+    names = []
+    for spec in specs:
+        try: names.append(load_modality_file(**parse_modality_spec(spec)).name)
+        except (ValueError, OSError, ImportError) as e:
+            if isinstance(e, UsageError): raise
+            raise UsageError(f'--modality {spec}: {_one_line(e)}') from None
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice: raise UsageError(f"--modality: the name(s) {', '.join(twice)} given twice; name them apart with NAME=PATH")
+    base = tuple(MODALITIES if modalities is None and not specs else modalities or ())
+    return base + tuple(n for n in names if n not in base)
 
 # %% ../nbs/15_cli.ipynb #1926d534
 def _reproduce_args(p):
@@ -172,6 +211,55 @@ def run_reproduce(args):
     print((out / 'results.md').read_text())
     print(f'reproduce --{args.mode}: {time.perf_counter() - t0:.0f} s; results in {out}')
 
+# %% ../nbs/15_cli.ipynb #5f6b613d
+def _embed_args(p):
+    p.add_argument('--encoder', required=True, help='a run folder (e.g. runs/main/checkpoints/melt-4/seed-0) or its encoder.safetensors')
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument('--grid', type=float, metavar='DEG', help='the cell centres of a DEG° lon/lat grid (DEG divides 180)')
+    where.add_argument('--points', type=Path, metavar='FILE', help='the points of a CSV or Parquet table with lon/lat columns')
+    p.add_argument('--region', metavar='W,S,E,N', help='with --grid: only the cells inside this box, in degrees')
+    p.add_argument('--out', type=Path, required=True, help='--grid: FILE.nc (NetCDF) or FILE.zarr; --points: FILE.csv or FILE.parquet')
+    p.add_argument('--chunk', type=_at_least(1), default=131_072, help='points embedded (and held in memory) at a time (default: 131072)')
+    p.add_argument('--device', default='cpu', help='torch device (default: cpu)')
+    p.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
+
+_OUT_SUFFIXES = {'grid': ('.nc', '.zarr'), 'points': ('.csv', '.parquet', '.pq')}
+
+# %% ../nbs/15_cli.ipynb #5ca23d36
+def _check_embed_args(args) -> str: # 'grid' or 'points'
+    "Refuse a region without a grid, a bad region or grid size, an output format that does not fit, an existing --out."
+    from location_tying.custom import check_region, grid_axes
+    kind = 'grid' if args.grid is not None else 'points'
+    if args.region is not None and kind != 'grid': raise UsageError('--region goes with --grid, not --points')
+    try: check_region(args.region) if args.region is not None else None
+    except ValueError as e: raise UsageError(f'--region: {e}') from None
+    try: grid_axes(args.grid) if kind == 'grid' else None
+    except ValueError as e: raise UsageError(f'--grid {args.grid:g}: {e}') from None
+    if args.out.suffix.lower() not in _OUT_SUFFIXES[kind]:
+        raise UsageError(f"--out {args.out}: with --{kind} write {' or '.join(_OUT_SUFFIXES[kind])}")
+    args.out = args.out.expanduser()
+    if args.out.exists() and not args.overwrite: raise UsageError(f'--out {args.out} exists; add --overwrite to replace it')
+    check_out_dir(args.out.parent)
+    return kind
+
+# %% ../nbs/15_cli.ipynb #6dae1986
+@register_command('embed', 'write embeddings on a lon/lat grid (NetCDF, Zarr) or at points (CSV, Parquet)', _embed_args)
+def run_embed(args):
+    from location_tying.custom import open_encoder, embed_grid, embed_table, grid_axes, read_table
+    from location_tying.train import _check_device
+    kind = _check_embed_args(args)
+    try: _check_device(args.device)
+    except ValueError as e: raise UsageError(f'--device: {e}') from None
+    enc, t0, bar = open_encoder(args.encoder).to(args.device), time.perf_counter(), sys.stderr.isatty()
+    if kind == 'grid':
+        lon, lat = grid_axes(args.grid, args.region); n = len(lon) * len(lat)
+        embed_grid(enc, args.out, args.grid, args.region, args.chunk, progress=bar, encoder_name=str(args.encoder))
+    else:
+        table = read_table(args.points); n = len(table)
+        embed_table(enc, table, args.out, chunk_rows=args.chunk, progress=bar, source=str(args.points))
+    dt = time.perf_counter() - t0
+    print(f'{n:,} points, {enc.embedding_dim}-d embeddings, in {dt:.1f} s ({n / dt:,.0f} points/s); written to {args.out}')
+
 # %% ../nbs/15_cli.ipynb #28af8afb
 def build_parser() -> argparse.ArgumentParser:
     "The `location-tying` argument parser with every registered sub-command."
@@ -183,11 +271,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument('--debug', action='store_true', help='on an error, show the full traceback instead of one line')
     return parser
 
+# %% ../nbs/15_cli.ipynb #2e689d52
+_GLUED = ('--region',)  # options whose value may start with a minus: '--region -10,35,30,60' is read as '--region=-10,35,30,60'
+
+def _glue_values(argv:list[str]) -> list[str]:
+    "Join each option of `_GLUED` with a following value that starts with '-' and a digit (argparse would take it for an option)."
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in _GLUED and i + 1 < len(argv) and re.match(r'-[\d.]', argv[i + 1]): out.append(f'{argv[i]}={argv[i + 1]}'); i += 2
+        else: out.append(argv[i]); i += 1
+    return out
+
 # %% ../nbs/15_cli.ipynb #efb5f3e8
 def _user_errors() -> tuple:
-    "Bad settings, data, files, folders and locks: mistakes the user can fix (anything else is a bug)."
+    "Bad settings, data, files, folders, locks and a missing optional package: mistakes the user can fix (anything else is a bug)."
     from location_tying.checkpoint import RunLockedError
-    return (ValueError, OSError, EOFError, RunLockedError)
+    return (ValueError, OSError, EOFError, RunLockedError, ImportError)
 
 def _one_line(e:BaseException) -> str:
     if isinstance(e, OSError) and e.filename and e.strerror: return f'{e.strerror}: {e.filename}'
@@ -195,7 +294,7 @@ def _one_line(e:BaseException) -> str:
 
 def main(argv:list[str]|None=None) -> int: # exit status
     "Run `location-tying` with `argv` (default: the process's arguments)."
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_values(sys.argv[1:] if argv is None else list(argv)))
     name = f'location-tying {args.command}'
     try:
         with warnings.catch_warnings():  # notices (a stale lock taken over, a fallback to the previous checkpoint): one line each

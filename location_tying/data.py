@@ -16,12 +16,12 @@ from .coords import validate_lonlat, sample_sphere, EARTH_RADIUS_KM
 
 # %% auto #0
 __all__ = ['MODALITIES', 'TASKS', 'SOURCES', 'SECTION_DENSITY', 'CITY_COLUMNS', 'DERIVED', 'RASTERS', 'TEXT_MODEL', 'TEXT_DIM',
-           'VALIDATION_PLACES', 'TASK_KINDS', 'SUMMIT', 'SOUTH_LIMIT', 'COUNTRY_MAX_KM', 'ICE_WHITE', 'file_sha256',
-           'source_path', 'cache_dir', 'data_dir', 'city_sections', 'build_data', 'load_cities', 'grid_centres',
-           'cell_index', 'load_raster', 'raster_at', 'is_land', 'extract_patches', 'ModalityData', 'derived_seed',
-           'land_sample', 'name_keys', 'embed_names', 'load_modality', 'TaskData', 'koppen_classes', 'country_classes',
-           'population_density', 'nearest_cities', 'nearest_country', 'on_greenland', 'nearest_place_km', 'is_ice',
-           'load_task']
+           'VALIDATION_PLACES', 'CUSTOM_MODALITIES', 'TASK_KINDS', 'SUMMIT', 'SOUTH_LIMIT', 'COUNTRY_MAX_KM',
+           'ICE_WHITE', 'file_sha256', 'source_path', 'cache_dir', 'data_dir', 'city_sections', 'build_data',
+           'load_cities', 'grid_centres', 'cell_index', 'load_raster', 'raster_at', 'is_land', 'extract_patches',
+           'ModalityData', 'derived_seed', 'land_sample', 'name_keys', 'embed_names', 'modality_names', 'load_modality',
+           'TaskData', 'koppen_classes', 'country_classes', 'population_density', 'nearest_cities', 'nearest_country',
+           'on_greenland', 'nearest_place_km', 'is_ice', 'load_task']
 
 # %% ../nbs/01_data.ipynb #a19a1cfe
 MODALITIES = ('imagery', 'relief', 'atmosphere', 'toponyms')
@@ -322,6 +322,7 @@ class ModalityData:
     name: str  # one of `MODALITIES`
     lonlat: np.ndarray  # (N, 2) float32 `[lon, lat]` degrees
     x: torch.Tensor  # imagery/relief uint8 (N, 3, P, P); atmosphere float32 (N, 12); toponyms float32 (N, 384)
+    rows: np.ndarray|None = None  # which rows of the whole sample these are (a process's share under torchrun); None: all
     def __len__(self): return len(self.lonlat)
     def __repr__(self): return f"ModalityData({self.name!r}, n={len(self)}, x={tuple(self.x.shape)} {self.x.dtype})"
 
@@ -440,25 +441,35 @@ def _toponym_sample(n:int, seed:int, split:str) -> tuple:
     idx = pool[np.random.default_rng(derived_seed(seed, f'toponyms:{split}')).choice(len(pool), n, replace=False)]
     return cities[['lon', 'lat']].to_numpy()[idx], cities['name'].to_numpy()[idx]
 
+# %% ../nbs/01_data.ipynb #056aad49
+CUSTOM_MODALITIES = {}  # name -> a user's modality (added by custom.register_modality): .sample(n, seed, patch_px, split) -> ModalityData
+
+def modality_names() -> tuple:
+    "Every modality a training run can name: the built-in `MODALITIES`, then the registered custom ones."
+    return MODALITIES + tuple(CUSTOM_MODALITIES)
+
 # %% ../nbs/01_data.ipynb #80395a86
-def load_modality(name:str, # one of `MODALITIES`
+def load_modality(name:str, # one of `modality_names()`
                   n:int, # number of locations
                   seed:int, # sample seed (the result is a pure function of name, n, seed, patch_px, split)
                   patch_px:int=16, # patch side for imagery/relief
                   progress:bool=True, # progress bar when toponym names must be embedded
                   split:str='train', # 'train', or 'validation': a sample no training run draws (held-out places; an independent stream of raster locations)
+                  rows=None, # build only these rows of the sample (indices into its n; a process's share under torchrun); None: all
                  ) -> ModalityData:
     "A fresh sample of one modality at its own locations: land points for rasters, cities1000 places for toponyms."
-    if name not in MODALITIES: raise ValueError(f"unknown modality {name!r}; known: {', '.join(MODALITIES)}")
     if split not in ('train', 'validation'): raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    if name in CUSTOM_MODALITIES: return CUSTOM_MODALITIES[name].sample(n, seed, patch_px=patch_px, split=split, rows=rows)
+    if name not in MODALITIES: raise ValueError(f"unknown modality {name!r}; known: {', '.join(modality_names())}")
+    keep = slice(None) if rows is None else np.asarray(rows, dtype=np.intp)  # the locations of all n are drawn (cheap), the inputs of these only
     if name == 'toponyms':
-        lonlat, names = _toponym_sample(n, seed, split)
+        lonlat, names = (a[keep] for a in _toponym_sample(n, seed, split))
         x = torch.from_numpy(embed_names(names, progress=progress))
     else:
-        lonlat = land_sample(n, seed, name if split == 'train' else f'{name}:validation')
+        lonlat = land_sample(n, seed, name if split == 'train' else f'{name}:validation')[keep]
         if name == 'atmosphere': x = torch.from_numpy(raster_at(_raw('atmosphere'), lonlat).astype(np.float32) / np.float32(20))
         else: x = torch.from_numpy(extract_patches(_raw(name), lonlat, patch_px))
-    return ModalityData(name, lonlat.astype(np.float32), x)
+    return ModalityData(name, lonlat.astype(np.float32), x, None if rows is None else np.asarray(rows, dtype=np.int64))
 
 # %% ../nbs/01_data.ipynb #2e66f601
 TASK_KINDS = {'climate_zone': 'classification', 'elevation': 'regression', 'population': 'regression', 'country': 'classification'}

@@ -14,7 +14,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 # %% auto #0
-__all__ = ['shard_step', 'gather_rows', 'GatheredLoss', 'wrap_models', 'Processes', 'processes', 'process_group']
+__all__ = ['shard_step', 'epoch_share', 'local_rows', 'gather_rows', 'GatheredLoss', 'wrap_models', 'Processes', 'processes',
+           'process_group']
 
 # %% ../nbs/14_distributed.ipynb #b9222dce
 def shard_step(indices:dict[str, np.ndarray], # one step of an epoch plan: modality → row indices of the global batch
@@ -24,6 +25,28 @@ def shard_step(indices:dict[str, np.ndarray], # one step of an epoch plan: modal
     "This process's share of one global step: a contiguous chunk of each modality's rows; modalities absent from the step stay absent."
     if not 0 <= rank < world_size: raise ValueError(f'rank must be in [0, {world_size}), got rank {rank}')
     return {m: np.array_split(np.asarray(rows), world_size)[rank] for m, rows in indices.items() if len(rows)}
+
+# %% ../nbs/14_distributed.ipynb #066de59c
+def epoch_share(plan:list[dict], # an epoch plan: per step, modality → row indices of the global batch
+                rank:int, world_size:int,
+               ) -> dict[str, np.ndarray]: # modality → sorted rows of its dataset that process `rank` uses in the epoch
+    "The union of this process's shards of every step of an epoch: the rows of each dataset it has to build."
+    mine = [shard_step(step, rank, world_size) for step in plan]
+    names = dict.fromkeys(m for step in plan for m in step)
+    return {m: np.unique(np.concatenate([s[m] for s in mine if m in s] + [np.zeros(0, np.int64)])).astype(np.int64) for m in names}
+
+def local_rows(shard:dict[str, np.ndarray], # modality → row numbers of the whole dataset (one step's shard)
+               datasets:dict, # modality → dataset; one holding only a share has `.rows` (its row numbers, sorted)
+              ) -> dict[str, np.ndarray]: # modality → positions in `datasets[m]`
+    "The shard's row numbers as positions in datasets that hold only this process's share; whole datasets keep them."
+    out = {}
+    for m, idx in shard.items():
+        rows = getattr(datasets.get(m), 'rows', None)
+        if rows is None: out[m] = idx; continue
+        pos = np.searchsorted(rows, idx)
+        if len(idx) and (pos.max() >= len(rows) or (rows[pos] != idx).any()): raise ValueError(f'{m}: the step needs rows this process did not build')
+        out[m] = pos
+    return out
 
 # %% ../nbs/14_distributed.ipynb #7353e3df
 class _GatherRows(torch.autograd.Function):
@@ -98,8 +121,11 @@ class Processes:
 
     @property
     def main(self) -> bool: return self.rank == 0 # writes checkpoints, history, progress
-    def shard(self, indices:dict) -> dict: # this process's rows of a global step
-        return shard_step(indices, self.rank, self.world_size)
+    def shard(self, indices:dict, datasets:dict|None=None) -> dict: # this process's rows of a global step (as positions in `datasets`' shares)
+        mine = shard_step(indices, self.rank, self.world_size)
+        return mine if datasets is None else local_rows(mine, datasets)
+    def epoch_rows(self, plan:list[dict]) -> dict|None: # the rows this process uses in an epoch; None (all) on one process
+        return None if self.world_size == 1 else epoch_share(plan, self.rank, self.world_size)
     def wrap(self, models:nn.ModuleDict) -> nn.ModuleDict: # DDP + gathered loss within a process group; else `models`
         return wrap_models(models) if _in_group() else models
     def barrier(self): # wait for every process (no-op on one)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from .data import MODALITIES, load_modality
+from .data import MODALITIES, load_modality, modality_names
 from .location_encoder import make_location_encoder, param_groups, location_encoder_recipe, LOCATION_ENCODERS
 from .modality_encoders import make_modality_encoder
 from .loss import MELTLoss
@@ -75,8 +75,8 @@ def _check_config(self):
     "Refuse a `TrainConfig` with a wrong type, an unknown or repeated modality, a method that does not fit them, or a value out of range."
     _check_field_types(self)
     self.modalities = tuple(self.modalities)
-    unknown = set(self.modalities) - set(MODALITIES)
-    if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {MODALITIES}')
+    unknown = set(self.modalities) - set(modality_names())
+    if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {modality_names()}')
     if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
     if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
     if self.method == 'satclip' and len(self.modalities) != 1:
@@ -102,7 +102,7 @@ class _Checked:
 class TrainConfig(_Checked):
     "Everything a pre-training run depends on."
     method:str = 'melt' # 'satclip' (one modality), 'melt' or 'salt'
-    modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES to train with
+    modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES (or registered custom ones, data.modality_names()) to train with
     n_per_modality:int = 20_000 # samples drawn per modality per epoch (each at its own locations)
     fresh_locations:bool = True # redraw the raster modalities' locations every epoch (toponyms stay fixed)
     patch_px:int = 16 # side of the imagery / relief patches
@@ -157,8 +157,9 @@ def build_optimizers(config:TrainConfig, models:nn.ModuleDict) -> dict[str, torc
 # %% ../nbs/09b_train.ipynb #cc732919
 def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
                    modalities:tuple|None=None, # the modalities to draw; None: all of `config.modalities`
+                   rows:dict|None=None, # modality → the rows this process uses (`Processes.epoch_rows`); None: all
                   ) -> dict:
-    "Modality datasets for `epoch` (fixed ones are loaded once into `cache`)."
+    "Modality datasets for `epoch`: fresh ones build only `rows` of their sample, fixed ones are loaded once, whole, into `cache`."
     out = {}
     for m in modalities or config.modalities:
         fresh = config.fresh_locations and m != 'toponyms'
@@ -166,7 +167,8 @@ def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
         key = (m, seed)
         if key not in cache:
             if fresh: cache.pop(next((k for k in cache if k[0] == m), None), None)
-            cache[key] = load_modality(m, n=config.n_per_modality, seed=seed, patch_px=config.patch_px)
+            share = rows.get(m) if rows is not None and fresh else None
+            cache[key] = load_modality(m, n=config.n_per_modality, seed=seed, patch_px=config.patch_px, rows=share)
         out[m] = cache[key]
     return out
 
@@ -330,13 +332,13 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
     if val_sets and not validation: _log_validation(validation, models, val_sets, config, 0)
     for epoch, plan in epoch_plans(config, sizes, start, step_total):
         active = list(plan[0])
-        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active))
+        data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active), procs.epoch_rows(plan))
         if config.method == 'salt' and config.salt_reset_optimizer: optimizers[active[0]].state.clear()
         opts = [optimizers['location']] + [optimizers[m] for m in active]
         bar = tqdm(plan, desc=f'epoch {epoch + 1}', disable=not (progress and procs.main), leave=False)
         for step, indices in enumerate(bar):
             t0 = time.perf_counter()
-            batch = make_joint_batch(data, procs.shard(indices), keep_empty=True).to(config.device)
+            batch = make_joint_batch(data, procs.shard(indices, data), keep_empty=True).to(config.device)
             try: loss = train_step(step_models, batch, opts)
             except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
             row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
