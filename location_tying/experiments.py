@@ -238,6 +238,7 @@ def _release_caches():
         if hasattr(f, 'cache_clear'): f.cache_clear()
     data._SHARDS.clear(); gc.collect()
 
+# %% ../nbs/13_experiments.ipynb #f2547460
 def _run_grid(jobs:list, tasks, settings:Settings, out:Path, progress:bool, workers:int) -> list:
     if workers <= 1: return [_train_and_probe(n, c, tasks, settings, out, progress) for n, c in jobs]
     import multiprocessing as mp
@@ -248,6 +249,7 @@ def _run_grid(jobs:list, tasks, settings:Settings, out:Path, progress:bool, work
         futures = [pool.submit(experiments._job, n, c, asdict(settings), out) for n, c in jobs]
         return [ProbeResults(f.result()) for f in futures]
 
+# %% ../nbs/13_experiments.ipynb #14f4e837
 def reproduce(out:str|Path, # results folder
               mode:str='quick', # a key of `SETTINGS`
               fresh:bool=False, # delete earlier results in `out` first

@@ -202,6 +202,7 @@ def _ridge_fit(X, Y, tr, alpha, tot, mu, inv) -> tuple:
         Xc = (X[tr] - mu) * inv; Ws = Xc.T @ cho_solve(cho_factor(Xc @ Xc.T + alpha * np.eye(n)), Y - my)
     return inv[:, None] * Ws, my
 
+# %% ../nbs/10_probes.ipynb #03f5c8ee
 def linear_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                        y:np.ndarray, # (N,) class labels or regression targets
                        trains:list, # per fit: training row indices
