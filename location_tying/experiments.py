@@ -16,6 +16,7 @@ from .location_encoder import make_location_encoder
 from .checkpoint import load_encoder, LocationEmbedder
 from .train import TrainConfig, fit, budget, build_models
 from .probes import evaluate, ProbeResults, lonlat_features, sh_features, PRIMARY, _markdown_table
+from .specific import diagnostics_table, diagnostics_markdown
 
 # %% auto #0
 __all__ = ['SETTINGS', 'COMPARISONS', 'Settings', 'method_configs', 'budget_table', 'untrained_featurizer',
@@ -257,7 +258,7 @@ def reproduce(out:str|Path, # results folder
               settings:Settings|None=None, # overrides `mode`
               workers:int=2, # processes that train and probe (method, seed) pairs side by side, one thread each
              ) -> ProbeResults:
-    "Train every method of the grid at a matched budget for every seed, probe them and the baselines; write results.csv, budgets.csv, results.md, maps and checkpoints."
+    "Train every method of the grid at a matched budget for every seed, probe them and the baselines, diagnose what each keeps of each modality; write results.csv, budgets.csv, diagnostics.csv, results.md, maps and checkpoints."
     settings, out = settings or SETTINGS[mode], Path(out)
     if fresh and out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -276,7 +277,8 @@ def reproduce(out:str|Path, # results folder
         r.df['train_seed'] = seed; results.append(r)
     res = ProbeResults.concat(results + trained)
     res.to_csv(out / 'results.csv')
-    (out / 'results.md').write_text(results_markdown(res, settings, mode, budgets))
+    diag = diagnostics_table(out, progress=False); diag.to_csv(out / 'diagnostics.csv', index=False)  # what each embedding keeps of each modality
+    (out / 'results.md').write_text(results_markdown(res, settings, mode, budgets) + '\n' + diagnostics_markdown(diag))
     return res
 
 # %% ../nbs/13_experiments.ipynb #642a8335
