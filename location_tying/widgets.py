@@ -10,11 +10,12 @@ import numpy as np
 from .coords import PLACES, validate_lonlat
 from .viz import (REGIONS, embedding_grid, embedding_rgb, land_grid, plot_embedding_map, umap_reduce,
                                 label_colors, plot_projection, nearest_place, svg_scatter, plot_training_curves,
-                                plot_probe_bars, figure_png, shade_ocean, grid_extent, hex_colour)
+                                plot_probe_bars, figure_png, shade_ocean, grid_extent, hex_colour, pca_rgb)
 
 # %% auto #0
-__all__ = ['VIZ_EXTRA', 'require', 'View', 'folium_embedding_map', 'EmbeddingMapExplorer', 'point_sets', 'UMAPExplorer',
-           'TrainingMonitor', 'ProbeResultsView']
+__all__ = ['VIZ_EXTRA', 'DIFFERENCES', 'require', 'View', 'folium_embedding_map', 'EmbeddingMapExplorer', 'point_sets',
+           'UMAPExplorer', 'validation_curves', 'TrainingMonitor', 'ProbeResultsView', 'unexplained',
+           'linear_disagreement', 'joint_pca_rgb', 'cached_probes', 'probe_table', 'ComparisonExplorer']
 
 # %% ../nbs/12_widgets.ipynb #c3656b84
 VIZ_EXTRA = "pip install 'location_tying[viz]'"
@@ -52,10 +53,10 @@ class View:
         if getattr(self, '_handle', None) is not None: self._handle.update(self)
 
 # %% ../nbs/12_widgets.ipynb #685aa4c5
-def _figure(w:float, h:float, ncols:int=1):
+def _figure(w:float, h:float, ncols:int=1, nrows:int=1):
     from matplotlib.figure import Figure
     fig = Figure(figsize=(w, h), layout='constrained')
-    return fig, fig.subplots(1, ncols)
+    return fig, fig.subplots(nrows, ncols)
 
 # %% ../nbs/12_widgets.ipynb #d9c50ab2
 def folium_embedding_map(rgb:np.ndarray, # (lat, lon, 3) colours in [0, 1], north up
@@ -105,19 +106,19 @@ class _MapData:
                 self._embed[name] = load_encoder(src).embed
         return self._embed[name]
 
-    def grid(self):
-        "The embedding grid of the current checkpoint, resolution and region (cached), and its land mask (None: no shading)."
-        s = self.settings; key = (s['checkpoint'], s['res_deg'], s['region'])
+    def grid(self, name:str|None=None):
+        "The embedding grid of checkpoint `name` (default: the chosen one) at the current resolution and region (cached), and its land mask (None: no shading)."
+        s = self.settings; key = (s['checkpoint'] if name is None else name, s['res_deg'], s['region'])
         if key not in self._grids:
-            self._grids[key] = embedding_grid(self.embedder(s['checkpoint']), s['res_deg'], s['region'])
+            self._grids[key] = embedding_grid(self.embedder(key[0]), s['res_deg'], s['region'])
             self._land[key] = land_grid(self._grids[key])
         return self._grids[key], (self._land[key] if s['land'] else None)
 
-    def colours(self) -> np.ndarray:
-        "The current view's RGB map: the reduction is computed once per grid and method, the ocean shading on top."
-        s = self.settings; grid, land = self.grid()
-        key = (s['checkpoint'], s['res_deg'], s['region'], s['method'])
-        if key not in self._rgb: self._rgb[key] = embedding_rgb(grid, s['method'])
+    def colours(self, name:str|None=None) -> np.ndarray:
+        "The RGB map of checkpoint `name` (default: the chosen one): the reduction once per grid and method, the ocean shading on top."
+        s = self.settings; name = s['checkpoint'] if name is None else name; grid, land = self.grid(name)
+        key = (name, s['res_deg'], s['region'], s.get('method', 'pca'))
+        if key not in self._rgb: self._rgb[key] = embedding_rgb(grid, key[3])
         return self._rgb[key] if land is None else shade_ocean(self._rgb[key], np.asarray(land))
 
 # %% ../nbs/12_widgets.ipynb #7785ed2c
@@ -251,42 +252,85 @@ class UMAPExplorer(View):
     def __repr__(self): return f'UMAPExplorer({len(self.xy):,} points, colour by {self.color_by.value})'
 
 # %% ../nbs/12_widgets.ipynb #d4e216ba
-def _monitor_label(rows:list, renders:int) -> str:
-    "The monitor's status line; `data-steps` and `data-renders` let a browser test read its progress."
+def validation_curves(rows, # validation rows (dicts or a DataFrame with global_step, modality, loss), e.g. `TrainResult.validation`
+                     ) -> 'pd.DataFrame': # index: global_step; one column per modality
+    "The validation log as one curve per modality: steps × modalities (the last value where a step was logged twice)."
+    import pandas as pd
+    d = pd.DataFrame(rows, columns=['global_step', 'modality', 'loss']) if not isinstance(rows, pd.DataFrame) else rows
+    return d.pivot_table(index='global_step', columns='modality', values='loss', aggfunc='last').sort_index()
+
+def _plot_validation(ax, rows):
+    "Each modality's validation InfoNCE against the step, one line and marker per modality."
+    curves = validation_curves(rows)
+    for m in curves.columns: ax.plot(curves.index, curves[m], marker='o', ms=3, lw=1.2, label=m)
+    if len(curves.columns): ax.legend(fontsize=8, frameon=False)
+    ax.set(xlabel='step', ylabel='InfoNCE (nats)', title='validation loss per modality')
+
+def _monitor_label(rows:list, renders:int, val:list=()) -> str:
+    "The monitor's status line; `data-steps`, `data-renders`, `data-val-points` and `data-val-modalities` let a browser test read its progress."
     r = rows[-1] if rows else {}
     text = f"step {len(rows)}, epoch {r['epoch'] + 1}: loss {r['loss']:.3f}, τ {r['temperature']:.4f}" if r else 'waiting for the first step'
-    return f'<span class="lt-monitor" data-steps="{len(rows)}" data-renders="{renders}">{text} · {renders} renders</span>'
+    mods = ','.join(sorted({v['modality'] for v in val}))
+    return (f'<span class="lt-monitor" data-steps="{len(rows)}" data-renders="{renders}" data-val-points="{len(val)}" '
+            f'data-val-modalities="{mods}">{text} · {len(val)} validation points · {renders} renders</span>')
 
 # %% ../nbs/12_widgets.ipynb #49fac42c
 class TrainingMonitor(View):
-    "A `fit` callback that redraws loss and temperature curves while training runs."
+    "A `fit` callback that redraws loss, temperature and per-modality validation curves while training runs."
     def __init__(self, every_s:float=0.5, # least time between redraws
                  span:int=20, # smoothing span of the loss, in steps
                  title:str='', # title of the loss plot
+                 out_dir:str|Path|None=None, # the run folder given to `fit`: its validation.csv is read whenever it changes
                 ):
         W = require('ipywidgets')
-        self.every_s, self.span, self.title = every_s, span, title
-        self.rows, self.renders = [], 0
+        self.every_s, self.span, self.title, self.out_dir = every_s, span, title, None if out_dir is None else Path(out_dir)
+        self.rows, self.validation, self.renders, self._val_mtime = [], [], 0, None
         self.label, self.image = W.HTML(), W.Image(format='png')
         self.widget = W.VBox([self.label, self.image]); self.widget.add_class('lt-training-monitor')
         self.render(); self._last = -np.inf  # the first step is always drawn
 
     def __call__(self, row:dict):
         self.rows.append(dict(row))
-        if time.perf_counter() - self._last >= self.every_s: self.render()
+        if time.perf_counter() - self._last >= self.every_s: self.poll(); self.render()
 
     def render(self):
         "Redraw the curves from the rows so far."
-        fig, axs = _figure(10, 2.8, ncols=2)
-        plot_training_curves(self.rows, axs=axs, span=self.span, title=self.title)
-        self._png = figure_png(fig); self.image.value = self._png
+        fig, axs = _figure(13, 2.8, ncols=3)
+        plot_training_curves(self.rows, axs=axs[:2], span=self.span, title=self.title)
+        _plot_validation(axs[2], self.validation)
+        self._png = figure_png(fig, dpi=100); self.image.value = self._png
         self.renders += 1; self._last = time.perf_counter()
-        self.label.value = _monitor_label(self.rows, self.renders)
-
-    def finish(self): # draw the final state and refresh the displayed snapshot
-        self.render(); self.refresh()
+        self.label.value = _monitor_label(self.rows, self.renders, self.validation)
     def snapshot(self) -> bytes: return self._png
-    def __repr__(self): return f'TrainingMonitor({len(self.rows)} steps, {self.renders} renders)'
+    def __repr__(self): return f'TrainingMonitor({len(self.rows)} steps, {len(self.validation)} validation points, {self.renders} renders)'
+
+
+# %% ../nbs/12_widgets.ipynb #82c73790
+def _on_validation(self:TrainingMonitor, rows):
+    "Take validation rows (global_step, modality, loss); they replace earlier rows of the same step and modality."
+    new = {(int(r['global_step']), r['modality']): dict(global_step=int(r['global_step']), modality=r['modality'], loss=float(r['loss']))
+           for r in (rows.to_dict('records') if hasattr(rows, 'to_dict') else rows)}
+    keep = [r for r in self.validation if (r['global_step'], r['modality']) not in new]
+    self.validation = sorted(keep + list(new.values()), key=lambda r: (r['global_step'], r['modality']))
+
+def _poll(self:TrainingMonitor):
+    "Read the run folder's validation.csv when it has changed (fit rewrites it at every epoch's checkpoint)."
+    f = None if self.out_dir is None else self.out_dir / 'validation.csv'
+    try: mtime = f.stat().st_mtime_ns if f is not None else None
+    except FileNotFoundError: return
+    if mtime is None or mtime == self._val_mtime: return
+    import pandas as pd
+    try: rows = pd.read_csv(f)
+    except (OSError, ValueError): return  # caught while being replaced: read again next time
+    self._val_mtime = mtime; self.on_validation(rows)
+
+def _finish(self:TrainingMonitor, result=None): # a `TrainResult`: its complete validation log is drawn
+    "Draw the final state (with `result`'s validation log, or the run folder's) and refresh the displayed snapshot."
+    if result is not None and getattr(result, 'validation', None) is not None: self.on_validation(result.validation)
+    else: self.poll()
+    self.render(); self.refresh()
+
+TrainingMonitor.on_validation, TrainingMonitor.poll, TrainingMonitor.finish = _on_validation, _poll, _finish
 
 # %% ../nbs/12_widgets.ipynb #f81f856e
 class ProbeResultsView(View):
@@ -318,3 +362,146 @@ class ProbeResultsView(View):
 
     def snapshot(self) -> bytes: return self._png
     def __repr__(self): return f'ProbeResultsView({self.results.df.method.nunique()} methods × {self.results.df.task.nunique()} tasks, {self.settings})'
+
+# %% ../nbs/12_widgets.ipynb #3675f5ce
+def _standardise(x) -> np.ndarray:
+    "Rows of `x` (..., D) flattened to (N, D), centred, scaled to mean squared row norm 1."
+    x = np.asarray(x, dtype=np.float64); x = x.reshape(-1, x.shape[-1]); x = x - x.mean(0)
+    return x / (np.sqrt((x ** 2).sum(1).mean()) or 1.0)
+
+def unexplained(a, # (..., D_a) embeddings by encoder A
+                b, # (..., D_b) embeddings of the same points by encoder B
+                ridge:float=1e-6, # ridge λ, relative to the number of points
+               ) -> np.ndarray: # (N,) per point; its mean is 1 - R²
+    "Per point, the squared residual of A (standardised) after the best linear map from B: 0 = linearly predictable."
+    A, B = _standardise(a), _standardise(b)
+    W = np.linalg.solve(B.T @ B + ridge * len(B) * np.eye(B.shape[1]), B.T @ A)
+    return ((A - B @ W) ** 2).sum(1)
+
+def linear_disagreement(grid_a, grid_b, # DataArrays (lat, lon, dim) of the same cells, e.g. from `embedding_grid`
+                        ridge:float=1e-6):
+    "Per cell, the mean of `unexplained` in both directions, as a DataArray (lat, lon); `attrs` hold both R²."
+    ua, ub = unexplained(grid_a.values, grid_b.values, ridge), unexplained(grid_b.values, grid_a.values, ridge)
+    d = grid_a.isel(dim=0, drop=True).copy(data=((ua + ub) / 2).reshape(grid_a.shape[:2]))
+    d.attrs.update(r2_a_from_b=1 - ua.mean(), r2_b_from_a=1 - ub.mean()); d.name = 'linear disagreement'
+    return d
+
+def joint_pca_rgb(grid_a, grid_b) -> np.ndarray: # (lat, lon, 3) colours in [0, 1]
+    "The first three principal components of both standardised embeddings side by side, as RGB."
+    joint = np.concatenate([_standardise(grid_a.values), _standardise(grid_b.values)], 1)
+    return pca_rgb(joint).reshape(*grid_a.shape[:2], 3)
+
+# %% ../nbs/12_widgets.ipynb #9aa488bb
+def cached_probes(checkpoint, # a run folder `.../checkpoints/<method>/<seed>` (anything else: None)
+                 ):
+    "The probe results a reproduce run saved for this checkpoint (`.../probes/<method>/<seed>.csv`), or None."
+    if callable(checkpoint): return None
+    p = Path(checkpoint)
+    if len(p.parts) < 3 or p.parent.parent.name != 'checkpoints': return None
+    f = p.parents[2] / 'probes' / p.parent.name / f'{p.name}.csv'
+    if not f.exists(): return None
+    from location_tying.probes import ProbeResults
+    return ProbeResults.from_csv(f)
+
+def probe_table(results, # a `probes.ProbeResults` of one method
+                split:str|None=None, probe:str|None=None, # default: blocked / linear where present
+               ) -> 'pd.DataFrame': # tasks × label fractions, 'mean ± std'
+    "One method's probe results as tasks × label fractions (each task's primary metric, mean ± std over seeds)."
+    import pandas as pd
+    from location_tying.probes import _view
+    v = _view(results); split, probe = split or v['split'], probe or v['probe']
+    d = results.df[(results.df.split == split) & (results.df.probe == probe)]
+    cols = {f'{f:.0%} labels': results.summary(split, f, probe).iloc[0] for f in sorted(d.fraction.unique())}
+    return pd.DataFrame(cols).rename_axis(f'{results.df.method.iloc[0]} · {probe}, {split}')
+
+# %% ../nbs/12_widgets.ipynb #dbbe8a08
+def _probe_html(name:str, results) -> str:
+    "A side's probe table as HTML (class lt-compare-table), or a note that the checkpoint has none."
+    if results is None or not len(results): return f'<p class="lt-no-probes">{name}: no probe results</p>'
+    return probe_table(results).to_html(classes='lt-compare-table')
+
+DIFFERENCES = ('linear disagreement', 'joint PCA')
+
+def _compare_controls(W, names:list, left:str, right:str, res_deg:float, region:str, land:bool, diff:str, resolutions) -> dict:
+    "One set of controls for both maps: the two checkpoints, resolution, region, land / ocean, the difference view."
+    wide = dict(layout=W.Layout(width='auto'))
+    return dict(left=W.Dropdown(options=list(names), value=left, description='left', **wide),
+                right=W.Dropdown(options=list(names), value=right, description='right', **wide),
+                res_deg=W.Dropdown(options=[(f'{r:g}°', float(r)) for r in resolutions], value=float(res_deg), description='resolution'),
+                region=W.Dropdown(options=list(REGIONS), value=region, description='region'),
+                land=W.Checkbox(value=land, description='land / ocean'),
+                difference=W.ToggleButtons(options=list(DIFFERENCES), value=diff, description='difference', style={'button_width': 'auto'}))
+
+# %% ../nbs/12_widgets.ipynb #40a53776
+class ComparisonExplorer(_MapData, View):
+    "Two checkpoints side by side, one set of controls for both maps, a difference map and both probe tables."
+    def __init__(self, checkpoints:dict, # name -> run folder for `load_encoder` (or an `embed` function); two or more
+                 left:str|None=None, right:str|None=None, # the two shown first (default: the first two names)
+                 probes:dict|None=None, # name -> `probes.ProbeResults`; default: `cached_probes` of each run folder
+                 res_deg:float=2.0, # initial grid resolution (one of `resolutions`)
+                 region:str='world', # initial region, a key of `viz.REGIONS`
+                 land:bool=True, # dim the ocean and draw the coast
+                 difference:str='linear disagreement', # one of `DIFFERENCES`
+                 resolutions=(5.0, 2.0, 1.0, 0.5), # choices of grid resolution in degrees
+                ):
+        W = require('ipywidgets'); names = list(checkpoints)
+        if len(names) < 2: raise ValueError(f'ComparisonExplorer compares two checkpoints; got {names}')
+        self.checkpoints, self._embed, self._grids, self._land, self._rgb, self.renders = dict(checkpoints), {}, {}, {}, {}, 0
+        self.probes = {n: (probes or {}).get(n) or cached_probes(src) for n, src in self.checkpoints.items()}
+        self.controls = c = _compare_controls(W, names, left or names[0], right or names[1], res_deg, region, land, difference, resolutions)
+        self.status, self.diff_image = W.HTML(), W.Image(format='png')
+        self.images, self.tables = {k: W.Image(format='png') for k in ('left', 'right')}, {k: W.HTML() for k in ('left', 'right')}
+        for k in ('left', 'right'): self.images[k].add_class(f'lt-compare-{k}'); self.tables[k].add_class(f'lt-compare-{k}-table')
+        self.diff_image.add_class('lt-compare-diff')
+        self.widget = W.VBox([W.HBox([c['left'], c['right'], c['res_deg'], c['region'], c['land']]), c['difference'], self.status,
+                              W.HBox([W.VBox([self.images[k], self.tables[k]]) for k in ('left', 'right')]), self.diff_image])
+        self.widget.add_class('lt-compare-explorer')
+        for w in c.values(): w.observe(lambda _: self.update(), names='value')
+        self.update()
+    def __repr__(self):
+        s = self.settings; return f"ComparisonExplorer({s['left']} vs {s['right']}: {s['res_deg']:g}°, {s['region']}, {s['difference']})"
+
+# %% ../nbs/12_widgets.ipynb #5d3b09f9
+def _draw_side(self:ComparisonExplorer, ax, side:str):
+    s = self.settings; name = s[side]; grid, land = self.grid(name)
+    plot_embedding_map(grid, ax=ax, land=land, rgb=self.colours(name),
+                       title=f"{side}: {name}, PCA → RGB ({grid.sizes['dim']} dims), {s['res_deg']:g}°")
+
+def _draw_difference(self:ComparisonExplorer, ax):
+    s = self.settings; (ga, land), (gb, _) = self.grid(s['left']), self.grid(s['right'])
+    if s['difference'] == 'joint PCA':
+        rgb = joint_pca_rgb(ga, gb); rgb = rgb if land is None else shade_ocean(rgb, np.asarray(land))
+        return plot_embedding_map(ga, ax=ax, land=land, rgb=rgb, title=f"joint PCA of {s['left']} and {s['right']} → RGB")
+    d = linear_disagreement(ga, gb); self.r2 = (d.attrs['r2_a_from_b'], d.attrs['r2_b_from_a'])
+    im = ax.imshow(d.values, extent=grid_extent(ga), cmap='magma', vmin=0, vmax=max(float(np.quantile(d.values, 0.99)), 1e-6), interpolation='nearest')
+    if land is not None: ax.contour(ga.lon.values, ga.lat.values, np.asarray(land, float), levels=[0.5], colors='w', linewidths=0.5)
+    ax.figure.colorbar(im, ax=ax, shrink=0.85, label='unexplained share (0 = linearly the same)')
+    ax.set(xlabel='lon', ylabel='lat', title=f"linear disagreement, {s['left']} vs {s['right']} (R² {self.r2[0]:.2f} / {self.r2[1]:.2f})")
+
+def _compare_snapshot(self:ComparisonExplorer) -> bytes:
+    from location_tying.probes import ProbeResults, _view
+    fig, axs = _figure(13, 7.5, ncols=2, nrows=2)
+    for ax, side in zip(axs[0], ('left', 'right')): self.draw_side(ax, side)
+    self.draw_difference(axs[1, 0])
+    res = [r for r in (self.probes.get(self.settings[k]) for k in ('left', 'right')) if r is not None and len(r)]
+    if res: plot_probe_bars(ProbeResults.concat(res), ax=axs[1, 1], **_view(res[0]))
+    else: axs[1, 1].axis('off')
+    return figure_png(fig, dpi=100)
+
+ComparisonExplorer.draw_side, ComparisonExplorer.draw_difference, ComparisonExplorer.snapshot = _draw_side, _draw_difference, _compare_snapshot
+
+# %% ../nbs/12_widgets.ipynb #18ab6fee
+def _update_compare(self:ComparisonExplorer):
+    "Redraw both maps, their tables and the difference map for the current controls."
+    t0, s = time.perf_counter(), self.settings
+    for side in ('left', 'right'):
+        fig, ax = _figure(6.2, 3.4 if s['region'] == 'world' else 4.2); self.draw_side(ax, side)
+        self.images[side].value = figure_png(fig, dpi=100); self.tables[side].value = _probe_html(s[side], self.probes.get(s[side]))
+    fig, ax = _figure(9, 4.4 if s['region'] == 'world' else 5.2); self.draw_difference(ax)
+    self.diff_image.value = figure_png(fig, dpi=100); self.renders += 1
+    grid = self.grid(s['left'])[0]
+    self.status.value = (f'<span class="lt-compare-status" data-renders="{self.renders}" data-res="{s["res_deg"]:g}" data-region="{s["region"]}" '
+                         f'data-difference="{s["difference"]}">{grid.sizes["lat"] * grid.sizes["lon"]:,} cells per map, '
+                         f'drawn in {time.perf_counter() - t0:.2f} s</span>')
+
+ComparisonExplorer.update = _update_compare
