@@ -453,6 +453,7 @@ class ComparisonExplorer(_MapData, View):
         self.images, self.tables = {k: W.Image(format='png') for k in ('left', 'right')}, {k: W.HTML() for k in ('left', 'right')}
         for k in ('left', 'right'): self.images[k].add_class(f'lt-compare-{k}'); self.tables[k].add_class(f'lt-compare-{k}-table')
         self.diff_image.add_class('lt-compare-diff')
+        for k, w in c.items(): w.add_class(f'lt-compare-{k}')  # for browser tests: lt-compare-res_deg, ...
         self.widget = W.VBox([W.HBox([c['left'], c['right'], c['res_deg'], c['region'], c['land']]), c['difference'], self.status,
                               W.HBox([W.VBox([self.images[k], self.tables[k]]) for k in ('left', 'right')]), self.diff_image])
         self.widget.add_class('lt-compare-explorer')
