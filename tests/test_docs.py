@@ -187,16 +187,6 @@ def test_page(site, context, notebook):
 
 _RESULTS = {}  # check_page's result per notebook, kept by test_page for the caption test
 
-@pytest.mark.parametrize('notebook', NOTEBOOKS)
-def test_figures_have_captions(site, context, notebook):
-    "Every figure a page shows in a cell output has a caption (`#| fig-cap:`), and the page shows the ones the notebook has."
-    if notebook not in site['pages']: pytest.fail(f'{notebook} has no page')
-    r = _RESULTS.get(notebook) or check_page(context, site['base'], site['out'], site['pages'][notebook]['href'])
-    want = uncaptioned_figures(ROOT / 'nbs' / notebook)
-    assert len(r['uncaptioned']) == want, f"page shows {len(r['uncaptioned'])} figures without a caption, the notebook has {want}"
-    assert not r['uncaptioned'], (f"{notebook}: {len(r['uncaptioned'])} of {len(r['figures'])} figures have no caption "
-                                  "(add `#| fig-cap: ...` to the cell that draws each)")
-
 # --- a fixture site that must be flagged -------------------------------------------------------------------------
 
 def _nb(*cells) -> str:
@@ -287,3 +277,16 @@ def test_fixture_cdn_script_blank_image_widget_box_and_js_error_are_reported(fix
     assert 'failed request: https://cdn.jsdelivr.net' in text
     assert 'image not decoded' in text and 'broken link: nowhere.html#x' in text
     assert 'a live widget view' in text and 'not_defined_anywhere' in text
+
+# --- captions, last: the fixture proves the check, then every real page (kept after the other checks, so a `-x`
+#     run sees those first)
+
+@pytest.mark.parametrize('notebook', NOTEBOOKS)
+def test_figures_have_captions(site, context, notebook):
+    "Every figure a page shows in a cell output has a caption (`#| fig-cap:`), and the page shows the ones the notebook has."
+    if notebook not in site['pages']: pytest.fail(f'{notebook} has no page')
+    r = _RESULTS.get(notebook) or check_page(context, site['base'], site['out'], site['pages'][notebook]['href'])
+    want = uncaptioned_figures(ROOT / 'nbs' / notebook)
+    assert len(r['uncaptioned']) == want, f"page shows {len(r['uncaptioned'])} figures without a caption, the notebook has {want}"
+    assert not r['uncaptioned'], (f"{notebook}: {len(r['uncaptioned'])} of {len(r['figures'])} figures have no caption "
+                                  "(add `#| fig-cap: ...` to the cell that draws each)")
