@@ -3,9 +3,12 @@ before Quarto) and renders every processed notebook to static HTML with nbconver
 127.0.0.1 and opened in Debian's Chromium (Playwright from PyPI, never a downloaded browser). Every page must load with
 no console error and no failed request, send nothing beyond 127.0.0.1, show as many images as its notebook has image
 outputs (each decoded, natural width > 0), show its maps (Leaflet inside the iframe), and every link between pages must
-reach an existing page and anchor. A small fixture site proves the checks fail when they should. The expected numbers
-come from the source notebooks in nbs/, not from the renderer."""
-import functools, html, http.server, importlib.util, json, re, threading
+reach an existing page and anchor. Every page is screenshotted whole (test-artifacts/docs/, gitignored) and must not
+be blank. Every figure — an image in a cell's output — must have a caption: Quarto's `#| fig-cap:` cell option, which
+Quarto (and tools/docs.py offline) shows as a <figcaption> under the cell's figures; a figure counts as captioned
+when its output cell shows a non-empty figcaption. A small fixture site proves the checks fail when they should. The
+expected numbers come from the source notebooks in nbs/, not from the renderer."""
+import functools, html, http.server, importlib.util, json, re, shutil, threading
 from pathlib import Path
 from urllib.parse import urljoin, urlparse, unquote
 import pytest
@@ -14,6 +17,7 @@ from conftest import needs_chromium
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb') if not p.name.startswith(('_', '.')))
 IMAGE_MIMES = ('image/png', 'image/jpeg', 'image/gif', 'image/svg+xml')
+ARTIFACTS = ROOT / 'test-artifacts' / 'docs'  # gitignored
 
 pytestmark = needs_chromium
 
@@ -35,21 +39,30 @@ def _directives(src: str) -> dict:
         d[m[1]] = m[2].strip().strip('"\'').lower() or 'true'
     return d
 
-def expected_figures(nb_path: Path) -> tuple[int, int]:
-    "(image outputs, map outputs) of the cells a docs reader sees: not `#| hide`, `#| export*`, `#| include: false`."
-    nb = json.loads(nb_path.read_text())
-    images = maps = 0
-    for c in nb['cells']:
-        src = ''.join(c.get('source', ''))
-        if c['cell_type'] == 'markdown': images += len(re.findall(r'!\[[^\]]*\]\([^)]+\)', src)); continue
+def _visible_code_cells(nb_path: Path):
+    "Code cells a docs reader sees (not `#| hide`, `#| export*`, `#| include: false`, `#| output: false`) with their options."
+    for c in json.loads(nb_path.read_text())['cells']:
         if c['cell_type'] != 'code': continue
-        d = _directives(src)
+        d = _directives(''.join(c.get('source', '')))
         if d.keys() & {'hide', 'export', 'exporti', 'default_exp'} or 'false' in (d.get('include'), d.get('output')): continue
+        yield c, d
+
+def expected_figures(nb_path: Path) -> tuple[int, int]:
+    "(image outputs, map outputs) of the cells a docs reader sees, plus the images in markdown cells."
+    images = sum(len(re.findall(r'!\[[^\]]*\]\([^)]+\)', ''.join(c.get('source', ''))))
+                 for c in json.loads(nb_path.read_text())['cells'] if c['cell_type'] == 'markdown')
+    maps = 0
+    for c, _ in _visible_code_cells(nb_path):
         for o in c.get('outputs', []):
             data = o.get('data', {})
             if any(m in data for m in IMAGE_MIMES): images += 1
             elif '<iframe' in ''.join(data.get('text/html', '')): maps += 1
     return images, maps
+
+def uncaptioned_figures(nb_path: Path) -> int:
+    "Image outputs of visible cells that have no `#| fig-cap:` (Quarto's figure caption)."
+    return sum(any(m in o.get('data', {}) for m in IMAGE_MIMES) for c, d in _visible_code_cells(nb_path)
+               if not d.get('fig-cap') for o in c.get('outputs', []))
 
 # --- serving and checking pages --------------------------------------------------------------------------------
 
@@ -65,8 +78,19 @@ def serve(directory: Path):
 def _ids(path: Path) -> frozenset:
     return frozenset(html.unescape(i) for i in re.findall(r'\sid="([^"]*)"', path.read_text(encoding='utf-8')))
 
-def check_page(context, base: str, site: Path, href: str) -> dict:
-    "Open one page; return its problems (console errors, failed or outside requests, blank images, broken links) and counts."
+# every figure in a cell output, with the caption its output cell shows ('' when none)
+FIGURE_CAPTIONS = """() => [...document.querySelectorAll('main .jp-OutputArea-output img, main .jp-RenderedSVG svg')].map(e => {
+  const cell = e.closest('.jp-Cell'), cap = cell && cell.querySelector('figcaption');
+  return {src: (e.getAttribute('src') || 'svg').slice(0, 60), caption: cap ? cap.textContent.trim() : ''};
+})"""
+
+def _image_std(path) -> float:
+    from PIL import Image, ImageStat
+    return ImageStat.Stat(Image.open(path).convert('L')).stddev[0]
+
+def check_page(context, base: str, site: Path, href: str, shot: Path | None = None) -> dict:
+    """Open one page; return its problems (console errors, failed or outside requests, blank images, broken links),
+    counts, and its figures' captions; with `shot`, save a full-page screenshot there."""
     problems, page = [], context.new_page()
     page.on('console', lambda m: m.type == 'error' and problems.append(f'console error: {m.text}'))
     page.on('pageerror', lambda e: problems.append(f'page error: {e}'))
@@ -91,6 +115,10 @@ def check_page(context, base: str, site: Path, href: str) -> dict:
             fr.scroll_into_view_if_needed()
             try: f.wait_for_selector('.leaflet-container', timeout=15_000); maps += 1
             except Exception: problems.append('iframe without a Leaflet map')
+        figures = page.evaluate(FIGURE_CAPTIONS)
+        if shot is not None:
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
         if page.query_selector('main .jupyter-widgets, main script[type="application/vnd.jupyter.widget-view+json"]'):
             problems.append('a live widget view (empty box without a widget manager)')
         hrefs = page.eval_on_selector_all('a[href]', 'els => els.map(e => e.getAttribute("href"))')
@@ -107,7 +135,8 @@ def check_page(context, base: str, site: Path, href: str) -> dict:
                 if unquote(u.fragment) not in ids: problems.append(f'broken anchor: {h}')
     finally:
         page.close()
-    return dict(problems=problems, images=len(imgs) + svgs, maps=maps, links=links)
+    return dict(problems=problems, images=len(imgs) + svgs, maps=maps, links=links, figures=figures,
+                uncaptioned=[f['src'] for f in figures if not f['caption']])
 
 # --- fixtures ----------------------------------------------------------------------------------------------------
 
@@ -123,6 +152,7 @@ def context(browser):
 def site(tmp_path_factory):
     "The docs of nbs/ as committed, rendered once per session."
     out = tmp_path_factory.mktemp('docs') / '_docs'
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     pages, errors = docs_tool.build(ROOT / 'nbs', out)
     srv, base = serve(out)
     yield dict(out=out, pages={p['source']: p for p in pages}, errors=errors, base=base)
@@ -145,13 +175,17 @@ def test_every_notebook_has_a_page(site):
 def test_page(site, context, notebook):
     if notebook not in site['pages']: pytest.fail(f'{notebook} has no page: {site["errors"].get(notebook, "")[:2000]}')
     page = site['pages'][notebook]
-    r = check_page(context, site['base'], site['out'], page['href'])
+    shot = ARTIFACTS / page['href'].replace('.html', '.png')
+    r = _RESULTS[notebook] = check_page(context, site['base'], site['out'], page['href'], shot=shot)
+    assert _image_std(shot) > 5, f'{shot.name} looks blank'
     assert not r['problems'], f"{page['href']}:\n" + '\n'.join(r['problems'][:30])
     images, maps = expected_figures(ROOT / 'nbs' / notebook)
     assert (r['images'], r['maps']) == (images, maps), f"{page['href']}: {r['images']} images, {r['maps']} maps on the page; notebook has {images}, {maps}"
     html_text = (site['out'] / page['href']).read_text()
     assert all(f'href="{p["href"]}"' in html_text for p in site['pages'].values()), 'the sidebar must link every page'
     assert r['links'] >= len(site['pages'])
+
+_RESULTS = {}  # check_page's result per notebook, kept by test_page for the caption test
 
 # --- a fixture site that must be flagged -------------------------------------------------------------------------
 
@@ -190,6 +224,7 @@ def fixture_site(tmp_path_factory):
         ('markdown', '# Widgets\n\n> widget and map outputs'),
         ('markdown', '## A section\n\nBack [home](index.ipynb).'),
         ('code', 'w = 1', *outs),
+        ('code', '#| fig-cap: "Two red <pixels>, `side by side`"\nw', dict(output_type='display_data', metadata={}, data={'image/png': PNG})),
         ('code', '#| hide\nw', dict(output_type='display_data', metadata={}, data={'image/png': PNG}))))
     (nbs / '03_broken.ipynb').write_text(_nb(
         ('markdown', '# Broken\n\n> nbdev cannot process this'),
@@ -212,9 +247,19 @@ def test_fixture_processing_error_is_reported(fixture_site):
 
 def test_fixture_widgets_fall_back_to_images_and_maps_load(fixture_site, context):
     fs = fixture_site
-    r = check_page(context, fs['base'], fs['out'], fs['pages']['01_widgets.ipynb']['href'])
+    shot = fs['out'].parent / 'widgets.png'
+    r = check_page(context, fs['base'], fs['out'], fs['pages']['01_widgets.ipynb']['href'], shot=shot)
     assert r['problems'] == []
-    assert (r['images'], r['maps']) == expected_figures(Path(fs['out']).parent / 'nbs' / '01_widgets.ipynb') == (1, int(fs['leaflet']))
+    assert (r['images'], r['maps']) == expected_figures(Path(fs['out']).parent / 'nbs' / '01_widgets.ipynb') == (2, int(fs['leaflet']))
+    assert _image_std(shot) > 5 and shot.stat().st_size > 1000  # the screenshot shows the page
+
+def test_fixture_figure_without_caption_is_reported(fixture_site, context):
+    fs = fixture_site
+    r = check_page(context, fs['base'], fs['out'], fs['pages']['01_widgets.ipynb']['href'])
+    # the widget snapshot has no fig-cap; the second figure's caption is shown as written, markup escaped, code kept
+    assert [f['caption'] for f in r['figures']] == ['', 'Two red <pixels>, side by side']
+    assert len(r['uncaptioned']) == 1 == uncaptioned_figures(Path(fs['out']).parent / 'nbs' / '01_widgets.ipynb')
+    assert '<code>side by side</code></figcaption>' in (fs['out'] / 'widgets.html').read_text()
     page = (fs['out'] / 'widgets.html').read_text()
     assert 'Loading: 100%' in page and 'widget-view+json' not in page  # the widget without a snapshot shows its text
 
@@ -232,3 +277,16 @@ def test_fixture_cdn_script_blank_image_widget_box_and_js_error_are_reported(fix
     assert 'failed request: https://cdn.jsdelivr.net' in text
     assert 'image not decoded' in text and 'broken link: nowhere.html#x' in text
     assert 'a live widget view' in text and 'not_defined_anywhere' in text
+
+# --- captions, last: the fixture proves the check, then every real page (kept after the other checks, so a `-x`
+#     run sees those first)
+
+@pytest.mark.parametrize('notebook', NOTEBOOKS)
+def test_figures_have_captions(site, context, notebook):
+    "Every figure a page shows in a cell output has a caption (`#| fig-cap:`), and the page shows the ones the notebook has."
+    if notebook not in site['pages']: pytest.fail(f'{notebook} has no page')
+    r = _RESULTS.get(notebook) or check_page(context, site['base'], site['out'], site['pages'][notebook]['href'])
+    want = uncaptioned_figures(ROOT / 'nbs' / notebook)
+    assert len(r['uncaptioned']) == want, f"page shows {len(r['uncaptioned'])} figures without a caption, the notebook has {want}"
+    assert not r['uncaptioned'], (f"{notebook}: {len(r['uncaptioned'])} of {len(r['figures'])} figures have no caption "
+                                  "(add `#| fig-cap: ...` to the cell that draws each)")

@@ -1,7 +1,10 @@
 """The widgets notebook in a real JupyterLab, driven by Playwright (from PyPI) in Debian's Chromium (never a downloaded
 browser): start JupyterLab on 127.0.0.1, open nbs/12_widgets.ipynb, run all cells, and check that the widgets rendered
-— the embedding map (static image and offline Leaflet map), the UMAP scatter with hover titles, a training curve that
-was redrawn while `fit` ran, the probe table — with no error output. Screenshots go to test-artifacts/lab/ (gitignored)
+— the embedding map (static image and offline Leaflet map), the UMAP scatter with hover titles, a training monitor
+that was redrawn while `fit` ran and whose per-modality validation curves grew during the run, the probe table, and
+the encoder-comparison explorer (two maps, a difference map, two probe tables) — with no error output. Then it
+drives the comparison explorer as a reader would: a new resolution must redraw both maps and the difference map at
+that resolution, and the difference toggle must redraw the difference map alone. Screenshots go to test-artifacts/lab/ (gitignored)
 and must not be blank."""
 import json, os, shutil, socket, subprocess, sys, time, urllib.request
 from pathlib import Path
@@ -66,10 +69,10 @@ def lab(tmp_path_factory):
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True); shutil.copy(d / 'jupyter.log', ARTIFACTS / 'jupyter.log')
 
-# records every value the training monitor's render counter takes while the notebook runs
+# records every value the training monitor's render counter and validation-point count take while the notebook runs
 RECORD_RENDERS = """() => {
-  window.__renders = new Set();
-  const seen = () => document.querySelectorAll('.lt-monitor').forEach(e => window.__renders.add(e.dataset.renders));
+  window.__renders = new Set(); window.__val = new Set();
+  const seen = () => document.querySelectorAll('.lt-monitor').forEach(e => { window.__renders.add(e.dataset.renders); window.__val.add(e.dataset.valPoints); });
   new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
 }"""
 
@@ -124,6 +127,11 @@ def _check(page, seconds):
     steps = int(mon.get_attribute('data-steps'))
     assert steps > 10 and len(renders) >= 3, f'monitor: {steps} steps, render counts seen {sorted(renders)}'
     assert page.locator('.lt-training-monitor img').first.evaluate('e => e.naturalWidth') > 100
+    # per-modality validation curves, which grew while training ran (a count between none and the final one was shown)
+    val_final = int(mon.get_attribute('data-val-points'))
+    val_seen = {int(v) for v in page.evaluate('() => [...window.__val]') if v is not None}
+    assert mon.get_attribute('data-val-modalities') == 'atmosphere,imagery', mon.get_attribute('data-val-modalities')
+    assert val_final >= 10 and any(0 < v < val_final for v in val_seen), f'validation points: final {val_final}, seen {sorted(val_seen)}'
     # the embedding map: a static image, and the offline Leaflet map with its image overlay
     maps = page.locator('.lt-embedding-explorer')
     assert maps.count() == 2
@@ -140,9 +148,10 @@ def _check(page, seconds):
     assert page.locator('.lt-probe-view table.lt-probe-table').count() == 1
     assert 'melt-small' in page.locator('.lt-probe-view table').inner_text()
     assert page.locator('.lt-probe-view img').first.evaluate('e => e.naturalWidth') > 100
+    compare = _check_comparison(page)
     # screenshots (test artefacts), none blank
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shots = {'lab.png': page, 'monitor.png': page.locator('.lt-training-monitor').first, 'embedding-map.png': maps.nth(0),
+    shots = {'compare.png': compare, 'lab.png': page, 'monitor.png': page.locator('.lt-training-monitor').first, 'embedding-map.png': maps.nth(0),
              'leaflet.png': maps.nth(1), 'umap.png': page.locator('.lt-umap-explorer').first,
              'probes.png': page.locator('.lt-probe-view').first}
     for name, target in shots.items():
@@ -150,7 +159,40 @@ def _check(page, seconds):
         target.screenshot(path=str(ARTIFACTS / name))
         assert _image_std(ARTIFACTS / name) > 10, f'{name} looks blank'
     (ARTIFACTS / 'lab-run.json').write_text(json.dumps({'run_all_seconds': round(seconds, 1), 'monitor_steps': steps,
-                                                        'monitor_renders_seen': sorted(renders)}))
+                                                        'monitor_renders_seen': sorted(renders), 'validation_points_seen': sorted(val_seen)}))
+
+def _srcs(cmp) -> list:
+    return [cmp.locator(f'img.lt-compare-{k}').get_attribute('src') for k in ('left', 'right', 'diff')]
+
+def _wait_renders(page, cmp, more_than:int, **attrs):
+    "Wait until the comparison's status line shows a later render (and the given data attributes)."
+    sel = '.lt-compare-explorer .lt-compare-status'
+    want = ''.join(f'[data-{k}="{v}"]' for k, v in attrs.items())
+    page.wait_for_function(f"""() => {{ const e = document.querySelector('{sel}{want}'); return !!e && +e.dataset.renders > {more_than}; }}""",
+                           timeout=60_000)
+    return int(cmp.locator('.lt-compare-status').get_attribute('data-renders'))
+
+def _check_comparison(page):
+    "The comparison explorer: two maps, a difference map and two probe tables; one resolution control redraws both maps."
+    cmp = page.locator('.lt-compare-explorer')
+    assert cmp.count() == 1
+    cmp = cmp.first; cmp.scroll_into_view_if_needed()
+    for k in ('left', 'right', 'diff'): assert cmp.locator(f'img.lt-compare-{k}').evaluate('e => e.naturalWidth') > 100, k
+    tables = cmp.locator('table.lt-compare-table')
+    assert tables.count() == 2
+    assert 'melt-small' in tables.nth(0).inner_text() and 'satclip-small' in tables.nth(1).inner_text()
+    status = cmp.locator('.lt-compare-status')
+    assert status.get_attribute('data-res') == '2' and status.get_attribute('data-difference') == 'linear disagreement'
+    renders, before = int(status.get_attribute('data-renders')), _srcs(cmp)
+    cmp.locator('.lt-compare-res_deg select').select_option(label='5°')  # one control ...
+    renders = _wait_renders(page, cmp, renders, res='5')
+    after = _srcs(cmp)
+    assert all(a != b for a, b in zip(after, before)), 'both maps and the difference map must be redrawn'  # ... drives both maps
+    for k in ('left', 'right', 'diff'): cmp.locator(f'img.lt-compare-{k}').wait_for(); assert cmp.locator(f'img.lt-compare-{k}').evaluate('e => e.naturalWidth') > 100
+    cmp.locator('.lt-compare-difference button', has_text='joint PCA').click()
+    _wait_renders(page, cmp, renders, difference='joint PCA')
+    assert _srcs(cmp)[2] != after[2], 'the difference view must be redrawn'
+    return cmp
 
 def test_widgets_notebook_runs_in_jupyterlab(lab, browser):
     for attempt in (1, 2):  # one retry: a rare miss under load was seen on 2-core machines

@@ -5,7 +5,8 @@ this script renders the same processed notebooks (nbdev's `_proc/`, hidden cells
 nbconvert into `_docs/`, with what Quarto would add: a title from the front matter, a sidebar in nbdev's order
 (`sidebar.yml`), page names from `output-file`, pandoc-style heading ids, and links between pages rewritten to the
 rendered files. Nothing is loaded from the network: no require.js, MathJax or widget manager from a CDN; a widget
-output shows its `image/png` snapshot (or its text), never an empty widget box; LaTeX is rendered to MathML.
+output shows its `image/png` snapshot (or its text), never an empty widget box; LaTeX is rendered to MathML; a
+cell's `#| fig-cap:` (Quarto's figure caption) is shown under its figures as a `<figcaption>`, as Quarto shows it.
 
     python tools/docs.py [--nbs nbs] [--out _docs] [--only NAME ...]
 
@@ -102,6 +103,27 @@ def split_directives(source: str) -> tuple[dict, str]:
     return opts, '\n'.join(lines[i:])
 
 
+IMAGE_MIMES = ('image/png', 'image/jpeg', 'image/gif', 'image/svg+xml')
+
+
+def fig_caption(source: str) -> str | None:
+    "The cell's `#| fig-cap:` caption, as written (case kept; a quoted YAML string unquoted), or None."
+    for line in source.splitlines():
+        m = _DIRECTIVE.match(line)
+        if not m: break
+        if m.group(1) == 'fig-cap':
+            try: cap = yaml.safe_load(m.group(2))
+            except yaml.YAMLError: cap = m.group(2)
+            return str(cap).strip() if cap else None
+    return None
+
+
+def caption_output(caption: str) -> dict:
+    "An output that shows a figure caption under the cell's figures (Quarto renders `fig-cap` as a figcaption)."
+    import nbformat
+    return nbformat.v4.new_output('display_data', data={'text/html': f'<figcaption class="figure-caption">{inline_code(caption)}</figcaption>'})
+
+
 def frontmatter(nb: dict) -> dict:
     "The YAML front matter nbdev puts in the first raw cell (title, description, output-file); removes the cell."
     c = nb['cells'][0] if nb['cells'] else None
@@ -146,6 +168,7 @@ def prepare(nb: dict) -> dict:
             c['source'] = quarto_markdown(src)
         elif c['cell_type'] == 'code':
             opts, code = split_directives(src)
+            caption = fig_caption(src)
             if opts.get('include') == 'false' or (not code.strip() and not c.get('outputs')): continue
             c['source'] = code
             tags = c.setdefault('metadata', {}).setdefault('tags', [])
@@ -158,6 +181,7 @@ def prepare(nb: dict) -> dict:
                 if 'text/markdown' in o.get('data', {}):
                     o['data']['text/markdown'] = quarto_markdown(o['data']['text/markdown'])
                 outs.append(o)
+            if caption and any(m in o.get('data', {}) for o in outs for m in IMAGE_MIMES): outs.append(caption_output(caption))
             c['outputs'] = outs
         elif c['cell_type'] == 'raw':
             continue
@@ -210,6 +234,7 @@ nav.pager { display: flex; justify-content: space-between; margin: 2rem 0; }
 /* wide code and tables scroll sideways inside the page instead of being cut off */
 .jp-InputArea-editor, .jp-OutputArea-output pre, .highlight pre { overflow-x: auto; }
 .jp-OutputArea-output { overflow-x: auto; }
+figcaption.figure-caption { color: #444; font-size: 0.9rem; font-style: italic; margin: 0.25rem 0 1rem; }
 """
 
 
