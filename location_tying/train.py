@@ -305,8 +305,10 @@ def _step_row(config, epoch, step, global_step, indices, loss, temperature, seco
     return dict(epoch=epoch, step=step, global_step=global_step, modality='+'.join(indices), loss=loss,
                 temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds)
 
-def _log_validation(validation:list, models, val_sets, config, steps_done:int):
+def _log_validation(validation:list, models, val_sets, config, steps_done:int, callbacks=()):
+    "Append every modality's validation loss after `steps_done` steps; callbacks with an `on_validation` method get the new rows."
     for m, v in validation_losses(models, val_sets, config.device).items(): validation.append(dict(global_step=steps_done, modality=m, loss=v))
+    for cb in callbacks: getattr(cb, 'on_validation', lambda rows: None)(validation[-len(val_sets):])
 
 # %% ../nbs/09b_train.ipynb #c9f1a001
 def _prepare_out(out_dir:Path, resume:bool, overwrite:bool):
@@ -329,7 +331,7 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
     sizes = {m: len(datasets[m]) for m in config.modalities} if datasets is not None else {m: config.n_per_modality for m in config.modalities}
     total, step_total = budget(config, sizes).steps, len(history)
     val_sets = validation_sets(config) if procs.main else {}
-    if val_sets and not validation: _log_validation(validation, models, val_sets, config, 0)
+    if val_sets and not validation: _log_validation(validation, models, val_sets, config, 0, callbacks)
     for epoch, plan in epoch_plans(config, sizes, start, step_total):
         active = list(plan[0])
         data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active), procs.epoch_rows(plan))
@@ -343,7 +345,7 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
             except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
             row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
             history.append(row); step_total += 1
-            if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total)
+            if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total, callbacks)
             for cb in callbacks if procs.main else (): cb(row)
             bar.set_postfix(loss=f'{loss:.3f}')
         if out_dir is not None and procs.main: _checkpoint(out_dir, config, models, optimizers, epoch, history, validation)
@@ -355,7 +357,7 @@ def fit(config:TrainConfig, # what to train
         out_dir:str|Path|None=None, # where checkpoints go (None: keep nothing on disk); locked against other writers while training
         resume:bool=False, # continue after the last complete checkpoint in `out_dir` (start afresh if it holds none)
         datasets:dict|None=None, # fixed modality datasets to use instead of the embedded data
-        callbacks:list=(), # called with each step's history row
+        callbacks:list=(), # called with each step's history row; one with an `on_validation` method also gets each validation's rows
         progress:bool=True, # show a progress bar
         overwrite:bool=False, # without `resume`: replace a run already in `out_dir` (else that is an error)
        ) -> TrainResult:
