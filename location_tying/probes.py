@@ -526,9 +526,8 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
     with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(threads or torch.get_num_threads()) as pool:
         units = []
         for X, task in zip(features, tasks):
-            for split in splits:
-                fits = [f for seed in seeds for f in _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)]
-                units += [pool.submit(_run_fits, X, task, p, [f for f in fits if f['probe'] == p]) for p in probes]
+            fits = [f for split in splits for seed in seeds for f in _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)]
+            units += [pool.submit(_run_fits, X, task, p, [f for f in fits if f['probe'] == p]) for p in probes]
         rows = [r for u in units for r in u.result()]
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
