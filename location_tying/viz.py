@@ -126,7 +126,7 @@ def add_land(ax, # a matplotlib axis in `[lon, lat]` degrees (plate carrée)
 # %% ../nbs/11_viz.ipynb #d0f84c99
 def world_axes(ax=None, # an axis to set up; a new figure when None
                region='world', # a key of `REGIONS` or `(west, south, east, north)` degrees
-               title:str='', # axis title: what the map shows
+               title:str|None=None, # axis title: what the map shows (None keeps the axis's own)
                figsize=(9, 4.5), # size of a new figure in inches
                dpi:int=100, # resolution of a new figure
                **land, # passed on to `add_land`: land, coast, ocean, lw, res_deg
@@ -136,7 +136,8 @@ def world_axes(ax=None, # an axis to set up; a new figure when None
     if ax is None: _, ax = plt.subplots(figsize=figsize, dpi=dpi)
     w, s, e, n = region_bounds(region)
     add_land(ax, **{'ocean': OCEAN, **land})
-    ax.set(xlim=(w, e), ylim=(s, n), aspect='equal', xlabel='longitude (°)', ylabel='latitude (°)', title=title)
+    ax.set(xlim=(w, e), ylim=(s, n), aspect='equal', xlabel='longitude (°)', ylabel='latitude (°)')
+    if title is not None: ax.set_title(title)
     return ax
 
 # %% ../nbs/11_viz.ipynb #858e3ea6
