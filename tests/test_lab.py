@@ -148,12 +148,12 @@ def _check(page, seconds):
     assert page.locator('.lt-probe-view table.lt-probe-table').count() == 1
     assert 'melt-small' in page.locator('.lt-probe-view table').inner_text()
     assert page.locator('.lt-probe-view img').first.evaluate('e => e.naturalWidth') > 100
-    compare = _check_comparison(page)
+    compare, concepts = _check_comparison(page), _check_concepts(page)
     # screenshots (test artefacts), none blank
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shots = {'compare.png': compare, 'lab.png': page, 'monitor.png': page.locator('.lt-training-monitor').first, 'embedding-map.png': maps.nth(0),
              'leaflet.png': maps.nth(1), 'umap.png': page.locator('.lt-umap-explorer').first,
-             'probes.png': page.locator('.lt-probe-view').first}
+             'probes.png': page.locator('.lt-probe-view').first, 'concepts.png': concepts}
     for name, target in shots.items():
         if target is not page: target.scroll_into_view_if_needed()
         target.screenshot(path=str(ARTIFACTS / name))
@@ -193,6 +193,20 @@ def _check_comparison(page):
     _wait_renders(page, cmp, renders, difference='joint PCA')
     assert _srcs(cmp)[2] != after[2], 'the difference view must be redrawn'
     return cmp
+
+def _check_concepts(page):
+    "The concept explorer: a concept's world map; choosing another concept in the dropdown redraws it."
+    ce = page.locator('.lt-concept-explorer')
+    assert ce.count() == 1
+    ce = ce.first; ce.scroll_into_view_if_needed()
+    img, status = ce.locator('img.lt-concept-map'), ce.locator('.lt-concept-status')
+    assert img.evaluate('e => e.naturalWidth') > 100
+    before, concept, renders = img.get_attribute('src'), status.get_attribute('data-concept'), int(status.get_attribute('data-renders'))
+    ce.locator('select').select_option(index=2)
+    page.wait_for_function("() => { const e = document.querySelector('.lt-concept-explorer .lt-concept-status'); "
+                           f"return !!e && +e.dataset.renders > {renders}; }}", timeout=60_000)
+    assert status.get_attribute('data-concept') != concept and img.get_attribute('src') != before, 'the map must be redrawn'
+    return ce
 
 def test_widgets_notebook_runs_in_jupyterlab(lab, browser):
     for attempt in (1, 2):  # one retry: a rare miss under load was seen on 2-core machines
