@@ -23,7 +23,7 @@ __all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE
            'scores_table', 'study_markdown', 'run_study', 'plot_modality_curves', 'plot_differences']
 
 # %% ../nbs/16_bottleneck.ipynb #7c9f252a
-STUDY_ENCODERS = ('', 'sh20-siren-pass', 'rff3d', 'sphere2vec-m', 'voronoi') # '' is TrainConfig's own encoder (SH-15 → SIREN)
+STUDY_ENCODERS = ('', *LOCATION_ENCODERS) # the whole zoo; '' is TrainConfig's own encoder (SH-15 → SIREN)
 STUDY_MODALITY_SETS = ('satclip-imagery', 'melt-2', 'melt-3', 'melt-4') # the best single modality, then MELT with 2, 3, 4
 DEFAULT_ENCODER = 'default' # the name of TrainConfig's own encoder in folders and tables
 BASELINE = 'none' # the encoder column of the baselines that need no pre-training (raw SH-15, lon/lat)
