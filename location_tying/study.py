@@ -91,6 +91,7 @@ def study_scores(res:ProbeResults, split:str='blocked', fraction:float=0.1, prob
             rows.append(dict(encoder=enc, method=meth, task=task, mean=mean, low=lo, high=hi))
     return pd.DataFrame(rows)
 
+# %% ../nbs/16_bottleneck.ipynb #44eb396b
 def study_differences(res:ProbeResults, comparisons=STUDY_COMPARISONS, fractions=(0.1, 1.0),
                       split:str='blocked', probe:str='linear') -> pd.DataFrame:
     "Paired differences a − b per encoder, fraction and task (`paired_difference`), where both sides exist and differ."
@@ -143,6 +144,19 @@ def study_markdown(res:ProbeResults, settings:Settings, budgets:pd.DataFrame|Non
         parts.append(f'## Scores, blocked split, {fr:.0%} labels\n\n' + _markdown_table(scores_table(study_scores(res, fraction=fr)), 'encoder/method') + '\n')
     return '\n'.join(parts)
 
+# %% ../nbs/16_bottleneck.ipynb #69f3a131
+def _probe_untrained(out:Path, settings:Settings, encoders, modality_sets, tasks) -> list:
+    "Probe results of every encoder's untrained twin, per pre-training seed (cached like the trained ones)."
+    results = []
+    for e in encoders:
+        for s in settings.train_seeds:
+            cfg = next(iter(study_configs(settings, (e,), modality_sets[:1], s).values()))
+            r = experiments._probe(f'{encoder_label(e)}/untrained', untrained_featurizer(cfg), tasks, settings,
+                                   out / 'probes' / encoder_label(e) / 'untrained' / f'seed-{s}.csv',
+                                   probe_key(tasks, settings, extra=json.dumps([cfg.location_encoder_options(), s])))
+            r.df['train_seed'] = s; results.append(r)
+    return results
+
 # %% ../nbs/16_bottleneck.ipynb #588d4db1
 def run_study(out:str|Path, # results folder (checkpoints, probes, study.csv, budgets.csv, study.md)
               settings:Settings|None=None, # the comparison's settings; None: `SETTINGS['quick']`
@@ -164,13 +178,7 @@ def run_study(out:str|Path, # results folder (checkpoints, probes, study.csv, bu
     key = probe_key(tasks, settings)
     for name, featurize in baseline_featurizers(settings).items():  # raw SH at TrainConfig's degree, raw lon/lat
         results.append(experiments._probe(name, featurize, tasks, settings, out / 'probes' / f'{name}.csv', key))
-    for e in encoders:
-        for s in settings.train_seeds:
-            cfg = next(iter(study_configs(settings, (e,), modality_sets[:1], s).values()))
-            r = experiments._probe(f'{encoder_label(e)}/untrained', untrained_featurizer(cfg), tasks, settings,
-                                   out / 'probes' / encoder_label(e) / 'untrained' / f'seed-{s}.csv',
-                                   probe_key(tasks, settings, extra=json.dumps([cfg.location_encoder_options(), s])))
-            r.df['train_seed'] = s; results.append(r)
+    results += _probe_untrained(out, settings, encoders, modality_sets, tasks)
     res = ProbeResults(_tagged(ProbeResults.concat(results)))
     res.to_csv(out / 'study.csv')
     (out / 'study.md').write_text(study_markdown(res, settings, budgets, time.perf_counter() - t0))
