@@ -20,7 +20,7 @@ from .experiments import (Settings, SETTINGS, method_configs, budget_table, untr
 # %% auto #0
 __all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'encoder_label',
            'modality_count', 'study_configs', 'flat', 'study_scores', 'study_differences', 'differences_table',
-           'scores_table', 'study_markdown', 'run_study', 'plot_modality_curves', 'plot_differences']
+           'scores_table', 'study_markdown', 'run_study', 'plot_modality_curves', 'plot_study_differences']
 
 # %% ../nbs/16_bottleneck.ipynb #7c9f252a
 STUDY_ENCODERS = ('', *LOCATION_ENCODERS) # the whole zoo; '' is TrainConfig's own encoder (SH-15 → SIREN)
@@ -207,7 +207,7 @@ def plot_modality_curves(res:ProbeResults, fractions=(0.1, 1.0), split:str='bloc
     fig.tight_layout(rect=(0, 0, 1, 0.93)); return fig
 
 # %% ../nbs/16_bottleneck.ipynb #c0758c2b
-def plot_differences(diffs:pd.DataFrame, against=('untrained', 'sh-'), fractions=(0.1, 1.0)):
+def plot_study_differences(diffs:pd.DataFrame, against=('untrained', 'sh-'), fractions=(0.1, 1.0)):
     "Paired differences with 95 % intervals, one row per encoder, one panel per (fraction, task); filled: excludes zero."
     import matplotlib.pyplot as plt
     d = diffs[[any(b.split('/')[-1].startswith(k) for k in against) for b in diffs.b]]

@@ -19,7 +19,7 @@ __all__ = ['REGIONS', 'LAND_RES_DEG', 'OCEAN', 'LAND', 'COAST', 'MISSING_COLOR',
            'probe_predictions', 'plot_probe_map', 'plot_probe_bars', 'results_frame', 'score_table', 'method_color',
            'plot_scores', 'difference_table', 'plot_differences', 'plot_label_fractions', 'validation_curves',
            'plot_validation_curves', 'sae_codes', 'fit_sae', 'concept_layers', 'name_concepts', 'concept_maps',
-           'plot_concepts', 'figure_png']
+           'draw_concept', 'plot_concepts', 'figure_png']
 
 # %% ../nbs/11_viz.ipynb #2df4d9af
 REGIONS = {'world': (-180, -90, 180, 90), 'Europe': (-25, 34, 45, 72), 'Africa': (-20, -36, 55, 38),
@@ -862,6 +862,19 @@ def concept_maps(embed, # `embed(lonlat) -> (N, D)` or a checkpoint folder
                         coords={'lat': grid.lat, 'lon': grid.lon, 'concept': np.arange(codes.shape[-1])}), table, sae
 
 # %% ../nbs/11_viz.ipynb #586f2919
+def draw_concept(ax, # a matplotlib axis
+                 maps, # activations (lat, lon, concept) from `concept_maps`
+                 table, # its `name_concepts` table
+                 concept:int, # which concept
+                ): # the axis
+    "One concept's activation as a world map (ocean pale, coast drawn, colour bar), titled by its share, name and r."
+    r = table.loc[concept]
+    im = ax.imshow(maps.sel(concept=concept).values, extent=grid_extent(maps), cmap='magma', interpolation='nearest')
+    ax.set_facecolor(OCEAN); add_land(ax, land=None, coast='0.4', lw=0.4)
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label='activation')
+    ax.set(xticks=[], yticks=[], title=f'concept {concept} ({r.share:.0%}): {r["name"]}, r = {r.r:+.2f}')
+    return ax
+
 def plot_concepts(maps, # activations (lat, lon, concept) from `concept_maps`
                   table, # its `name_concepts` table, in the order to draw
                   top:int=6, # concepts drawn
@@ -872,12 +885,7 @@ def plot_concepts(maps, # activations (lat, lon, concept) from `concept_maps`
     import matplotlib.pyplot as plt
     rows = table.head(top); nr = -(-len(rows) // ncols)
     fig, axs = plt.subplots(nr, ncols, figsize=(4.6 * ncols, 2.5 * nr), dpi=100, squeeze=False)
-    for ax, (c, r) in zip(axs.flat, rows.iterrows()):
-        im = ax.imshow(maps.sel(concept=c).values, extent=grid_extent(maps), cmap='magma', interpolation='nearest')
-        ax.set_facecolor(OCEAN); add_land(ax, land=None, coast='0.4', lw=0.4)
-        fig.colorbar(im, ax=ax, shrink=0.8, label='activation')
-        ax.set(xticks=[], yticks=[], title=f'concept {c} ({r.share:.0%}): {r["name"]}, r = {r.r:+.2f}')
-        ax.title.set_fontsize(8)
+    for ax, c in zip(axs.flat, rows.index): draw_concept(ax, maps, table, c).title.set_fontsize(8)
     for ax in axs.flat[len(rows):]: ax.remove()
     fig.suptitle(title or f'the {len(rows)} strongest concepts (share of all activation), named by their best-correlated layer', fontsize=10)
     fig.tight_layout()

@@ -10,11 +10,11 @@ import numpy as np
 from .coords import PLACES, validate_lonlat
 from .viz import (REGIONS, embedding_grid, embedding_rgb, land_grid, plot_embedding_map, umap_reduce,
                                 label_colors, plot_projection, nearest_place, svg_scatter, plot_training_curves,
-                                plot_probe_bars, figure_png, shade_ocean, grid_extent, hex_colour, pca_rgb, concept_maps, add_land, OCEAN)
+                                plot_probe_bars, figure_png, shade_ocean, grid_extent, hex_colour, pca_rgb, concept_maps, draw_concept)
 
 # %% auto #0
 __all__ = ['VIZ_EXTRA', 'DIFFERENCES', 'require', 'View', 'folium_embedding_map', 'EmbeddingMapExplorer', 'point_sets',
-           'UMAPExplorer', 'validation_curves', 'TrainingMonitor', 'ProbeResultsView', 'unexplained',
+           'UMAPExplorer', 'validation_by_step', 'TrainingMonitor', 'ProbeResultsView', 'unexplained',
            'linear_disagreement', 'joint_pca_rgb', 'cached_probes', 'probe_table', 'ComparisonExplorer',
            'ConceptExplorer']
 
@@ -253,7 +253,7 @@ class UMAPExplorer(View):
     def __repr__(self): return f'UMAPExplorer({len(self.xy):,} points, colour by {self.color_by.value})'
 
 # %% ../nbs/12_widgets.ipynb #d4e216ba
-def validation_curves(rows, # validation rows (dicts or a DataFrame with global_step, modality, loss), e.g. `TrainResult.validation`
+def validation_by_step(rows, # validation rows (dicts or a DataFrame with global_step, modality, loss), e.g. `TrainResult.validation`
                      ) -> 'pd.DataFrame': # index: global_step; one column per modality
     "The validation log as one curve per modality: steps × modalities (the last value where a step was logged twice)."
     import pandas as pd
@@ -262,7 +262,7 @@ def validation_curves(rows, # validation rows (dicts or a DataFrame with global_
 
 def _plot_validation(ax, rows):
     "Each modality's validation InfoNCE against the step, one line and marker per modality."
-    curves = validation_curves(rows)
+    curves = validation_by_step(rows)
     for m in curves.columns: ax.plot(curves.index, curves[m], marker='o', ms=3, lw=1.2, label=m)
     if len(curves.columns): ax.legend(fontsize=8, frameon=False)
     ax.set(xlabel='step', ylabel='InfoNCE (nats)', title='validation loss per modality')
@@ -510,12 +510,8 @@ ComparisonExplorer.update = _update_compare
 
 # %% ../nbs/12_widgets.ipynb #140a34f9
 def _concept_figure(maps, table, concept:int):
-    "One concept's activation as a world map (ocean pale, coast drawn), titled by its name, correlation and share."
-    fig, ax = _figure(9, 4.4); r = table.loc[concept]
-    im = ax.imshow(maps.sel(concept=concept).values, extent=grid_extent(maps), cmap='magma', interpolation='nearest')
-    ax.set_facecolor(OCEAN); add_land(ax, land=None, coast='0.4', lw=0.4)
-    fig.colorbar(im, ax=ax, shrink=0.8, label='activation')
-    ax.set(xticks=[], yticks=[], title=f'concept {concept}: {r["name"]}, r = {r.r:+.2f}, {r.share:.0%} of all activation')
+    "One concept's activation as a world map, titled by its share, name and correlation (`viz.draw_concept`)."
+    fig, ax = _figure(9, 4.4); draw_concept(ax, maps, table, concept)
     return fig
 
 # %% ../nbs/12_widgets.ipynb #bff57e96
