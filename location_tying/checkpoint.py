@@ -514,15 +514,15 @@ def _check_encoder_options(weights:Path, opts:dict):
             raise ValueError(f"{weights}'s config has location_encoder.{k} = {opts[k]!r}; it must be a positive integer")
 
 # %% ../nbs/09a_checkpoint.ipynb #c4ed5bb5
-def load_encoder(path:str|Path, # a folder written by `save_encoder` or `fit`, or its `encoder.safetensors`
-                 builder=None, # `builder(**config['location_encoder']) -> nn.Module`; default `make_location_encoder`
-                ) -> LocationEmbedder:
-    "Rebuild a saved location encoder from a complete, verified set, load its weights strictly, and wrap it for `embed`."
-    weights = _encoder_path(Path(path).expanduser())
-    tensors, meta, side = _read_encoder(weights)
+def _embedder(weights:Path|str, # where `tensors` came from (named in messages)
+              tensors:dict, meta:dict, # the file's tensors and header metadata
+              side:dict|None, # the `config.json` beside it, if any
+              builder=None, # `builder(**config['location_encoder']) -> nn.Module`; default `make_location_encoder`
+             ) -> LocationEmbedder:
+    "Rebuild the encoder that `tensors` hold from the config in `meta` (and `side`), load them strictly, and wrap it for `embed`."
     if meta.get('kind', 'location_encoder') != 'location_encoder':
         raise ValueError(f"{weights} is a {meta['kind']}, not a location encoder (for a training state use load_training_state)")
-    config = _encoder_config(weights, meta, side)
+    config = _encoder_config(Path(weights), meta, side)
     if builder is None:
         from location_tying.location_encoder import make_location_encoder as builder
         _check_encoder_options(weights, config['location_encoder'])
@@ -531,3 +531,22 @@ def load_encoder(path:str|Path, # a folder written by `save_encoder` or `fit`, o
     _check_state(model.state_dict(), tensors, 'the encoder')
     model.load_state_dict(tensors)
     return LocationEmbedder(model, config)
+
+# %% ../nbs/09a_checkpoint.ipynb #a1f0c2d2
+_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.+-]*')
+
+def _is_name(path) -> bool:
+    "Whether `path` is a string that names no file or folder here and looks like an encoder's name, not a path."
+    return (isinstance(path, str) and bool(_NAME.fullmatch(path)) and not path.endswith('.safetensors')
+            and not Path(path).exists())
+
+# %% ../nbs/09a_checkpoint.ipynb #a1f0c2d3
+def load_encoder(path:str|Path, # a folder written by `save_encoder` or `fit`, its `encoder.safetensors`, or a shipped name (`location_tying.pretrained()`)
+                 builder=None, # `builder(**config['location_encoder']) -> nn.Module`; default `make_location_encoder`
+                ) -> LocationEmbedder:
+    "Rebuild a saved or shipped location encoder from complete, verified files, load its weights strictly, and wrap it for `embed`."
+    if _is_name(path):
+        from location_tying.pretrained_encoders import load_pretrained
+        return load_pretrained(path, builder)
+    weights = _encoder_path(Path(path).expanduser())
+    return _embedder(weights, *_read_encoder(weights), builder)

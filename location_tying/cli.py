@@ -213,7 +213,7 @@ def run_reproduce(args):
 
 # %% ../nbs/15_cli.ipynb #5f6b613d
 def _embed_args(p):
-    p.add_argument('--encoder', required=True, help='a run folder (e.g. runs/main/checkpoints/melt-4/seed-0) or its encoder.safetensors')
+    p.add_argument('--encoder', required=True, help='a shipped encoder by name (e.g. melt-4; location_tying.pretrained() lists them), a run folder or its encoder.safetensors')
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument('--grid', type=float, metavar='DEG', help='the cell centres of a DEG° lon/lat grid (DEG divides 180)')
     where.add_argument('--points', type=Path, metavar='FILE', help='the points of a CSV or Parquet table with lon/lat columns')

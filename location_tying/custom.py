@@ -332,14 +332,16 @@ def load_modality_file(path, # a NetCDF (.nc) or GeoTIFF (.tif) raster, or a CSV
     return m
 
 # %% ../nbs/18_your_data.ipynb #2324665c
-def open_encoder(spec:str|Path, # a run folder (as `fit` or `location-tying pretrain` writes) or its encoder.safetensors
+def open_encoder(spec:str|Path, # a run folder (as `fit` or `location-tying pretrain` writes), its encoder.safetensors, or a shipped name
                 ) -> 'LocationEmbedder':
-    "A trained location encoder from a path (the place where encoders shipped by name will be looked up once there are any)."
-    from location_tying.checkpoint import load_encoder
+    "A trained location encoder from a path, or a shipped one by name (`location_tying.pretrained()` lists them)."
+    from location_tying.checkpoint import load_encoder, _is_name
+    if _is_name(spec): return load_encoder(spec)
     path = Path(spec).expanduser()
     if path.exists(): return load_encoder(path)
-    raise FileNotFoundError(f"no encoder at {spec}: give a run folder (e.g. runs/main/checkpoints/melt-4/seed-0) or its "
-                            "encoder.safetensors; encoders by name are not shipped yet")
+    from location_tying.pretrained_encoders import pretrained
+    raise FileNotFoundError(f"no encoder at {spec}: give a run folder (e.g. runs/main/checkpoints/melt-4/seed-0), its "
+                            f"encoder.safetensors, or the name of a shipped encoder ({', '.join(pretrained()) or 'none installed'})")
 
 # %% ../nbs/18_your_data.ipynb #304a9a17
 def check_region(region, # 'W,S,E,N' or four numbers, degrees

@@ -117,8 +117,21 @@ def test_bad_regions_are_one_line(custom_run, tmp_path, region, says):
     one_error_line(run('embed', '--encoder', str(custom_run[0]), '--grid', '1', '--region', region, '--out', str(tmp_path / 'g.nc')), says)
     assert not (tmp_path / 'g.nc').exists()
 
-def test_embed_by_name_says_names_come_later(tmp_path):
-    one_error_line(run('embed', '--encoder', 'melt-4', '--grid', '1', '--out', str(tmp_path / 'g.nc')), 'encoders by name are not shipped yet')
+def test_embed_by_shipped_name(tmp_path):
+    "`--encoder NAME` loads the encoder shipped with the package; the grid equals `load_encoder(NAME)` at the cell centres."
+    from location_tying.checkpoint import load_encoder
+    res = run('embed', '--encoder', 'melt-4', '--grid', '10', '--region', '0,40,20,60', '--out', str(tmp_path / 'g.nc'))
+    assert res.returncode == 0, res.stderr
+    ds = xr.open_dataset(tmp_path / 'g.nc', engine='h5netcdf')
+    pts = np.array([[5.0, 45.0], [15.0, 55.0]])
+    got = np.stack([ds.embeddings.sel(lon=x, lat=y).values for x, y in pts])
+    np.testing.assert_allclose(got, load_encoder('melt-4').embed(pts), atol=1e-5)
+
+def test_embed_by_unknown_name_lists_the_shipped_ones(tmp_path):
+    from location_tying.pretrained_encoders import pretrained
+    res = run('embed', '--encoder', 'melt-9', '--grid', '1', '--out', str(tmp_path / 'g.nc'))
+    one_error_line(res, "unknown encoder 'melt-9'")
+    assert all(f'{n} (' in res.stderr for n in pretrained()), res.stderr
 
 def test_embed_zarr_without_zarr_names_the_package(custom_run, tmp_path):
     if importlib.util.find_spec('zarr') is not None: pytest.skip('zarr is installed: tests/test_custom.py checks the Zarr output')
