@@ -4,7 +4,7 @@ import subprocess, sys, json
 HEAVY = ['umap', 'ipywidgets', 'folium', 'offlinefolium', 'sentence_transformers', 'transformers', 'matplotlib.pyplot', 'playwright']
 CORE = ['location_tying', 'location_tying.coords', 'location_tying.data', 'location_tying.positional', 'location_tying.networks',
         'location_tying.location_encoder', 'location_tying.zoo', 'location_tying.modality_encoders', 'location_tying.loss', 'location_tying.melt',
-        'location_tying.salt', 'location_tying.checkpoint', 'location_tying.train', 'location_tying.probes', 'location_tying.viz', 'location_tying.distributed']
+        'location_tying.salt', 'location_tying.checkpoint', 'location_tying.train', 'location_tying.probes', 'location_tying.viz', 'location_tying.distributed', 'location_tying.pretrained_encoders']
 
 def _loaded_after(module):
     code = (f"import importlib, importlib.util, sys, json\n"
