@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DESCRIPTIONS = {
     'melt-4': 'MELT on imagery, relief, atmosphere and toponyms: the default recipe (SH degree 15, SIREN 2×512 → 256)',
-    'satclip-relief': 'SatCLIP on shaded-relief patches alone: the best single modality of the quick grid',
+    'satclip-relief': 'SatCLIP on shaded-relief patches alone: the single modality with the best four-task mean in the quick grid',
 }
 
 def describe(name:str, config) -> str:
