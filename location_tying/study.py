@@ -18,9 +18,11 @@ from .experiments import (Settings, SETTINGS, method_configs, budget_table, untr
                                         baseline_featurizers, crossed_interval, paired_difference, probe_key)
 
 # %% auto #0
-__all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'encoder_label',
-           'modality_count', 'study_configs', 'flat', 'study_scores', 'study_differences', 'differences_table',
-           'scores_table', 'study_markdown', 'run_study', 'plot_modality_curves', 'plot_study_differences']
+__all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'VOLUME_SCALES',
+           'VOLUME_ENCODERS', 'encoder_label', 'modality_count', 'study_configs', 'flat', 'study_scores',
+           'study_differences', 'differences_table', 'scores_table', 'study_markdown', 'run_study', 'volume_settings',
+           'volume_folder', 'volume_flat', 'volume_scores', 'volume_markdown', 'run_volume', 'plot_modality_curves',
+           'plot_study_differences', 'plot_volume']
 
 # %% ../nbs/16_bottleneck.ipynb #7c9f252a
 STUDY_ENCODERS = ('', *LOCATION_ENCODERS) # the whole zoo; '' is TrainConfig's own encoder (SH-15 → SIREN)
@@ -184,6 +186,68 @@ def run_study(out:str|Path, # results folder (checkpoints, probes, study.csv, bu
     (out / 'study.md').write_text(study_markdown(res, settings, budgets, time.perf_counter() - t0))
     return res
 
+# %% ../nbs/16_bottleneck.ipynb #b0a1c002
+VOLUME_SCALES = (1, 4, 16) # multiples of the quick budget's rows of each modality
+VOLUME_ENCODERS = ('hashgrid', 'sh40-siren') # the two zoo encoders the validation locations favour (see the answer below)
+
+def volume_settings(settings:Settings, scale:int) -> Settings:
+    "The comparison's settings at `scale` × the rows of each modality: `scale` × the steps at the same batch."
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1: raise ValueError(f'scale must be an integer >= 1, got {scale!r}')
+    return replace(settings, steps=settings.steps * int(scale))
+
+def volume_folder(out:str|Path, scale:int) -> Path:
+    "Where `run_volume` keeps the ×`scale` runs: the study's own folder for ×1, `out/volume/x<scale>` otherwise."
+    return Path(out) if scale == 1 else Path(out) / 'volume' / f'x{scale}'
+
+def volume_flat(res:ProbeResults) -> ProbeResults:
+    "Volume results with one name per row: '<encoder>/<method>@x<scale>' ('hashgrid/melt-4@x4'), for `paired_difference`."
+    d = res.df
+    return ProbeResults(d.drop(columns=['encoder', 'volume']).assign(method=d.encoder + '/' + d.method + '@x' + d.volume.astype(int).astype(str)))
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c005
+def volume_scores(res:ProbeResults, fraction:float=0.1, split:str='blocked', probe:str='linear') -> pd.DataFrame:
+    "Per (encoder, scale, task): the primary metric's mean and 95 % interval over pre-training seed × probe seed."
+    return pd.concat([study_scores(ProbeResults(g.drop(columns='volume')), split, fraction, probe).assign(volume=int(k))
+                      for k, g in res.df.groupby('volume')], ignore_index=True)
+
+def volume_markdown(res:ProbeResults, settings:Settings, seconds:float|None=None) -> str:
+    "The volume arm's report: what ran and the scores per encoder and scale, at 10 % and 100 % labels."
+    parts = ['# The volume arm of the encoder study\n', f'MELT-4 of {_encoders(res)} at ×{sorted(set(res.df.volume.astype(int)))} '
+             f'the rows of each modality of: {experiments._train_summary(settings)}; {settings.task_n} points per task. Linear probes; '
+             'intervals are 95 % over pre-training seed × probe seed.' + (f' This call took {seconds / 60:.1f} min.' if seconds is not None else '') + '\n']
+    for fr in (0.1, 1.0):
+        if fr not in settings.fractions: continue
+        s = volume_scores(res, fr)
+        s = s.assign(encoder=s.encoder + ' ×' + s.volume.astype(str))
+        parts.append(f'## Scores, blocked split, {fr:.0%} labels\n\n' + _markdown_table(scores_table(s), 'encoder, volume') + '\n')
+    return '\n'.join(parts)
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c006
+def run_volume(out:str|Path, # the study's results folder (×1 runs live there; ×k in out/volume/x<k>)
+               settings:Settings|None=None, # the comparison's settings at ×1; None: `SETTINGS['quick']`
+               encoders=VOLUME_ENCODERS, # recipe names; '' = TrainConfig's own encoder
+               scales=VOLUME_SCALES, # multiples of the rows of each modality
+               seeds=None, # pre-training seeds; None: settings.train_seeds
+               method:str='melt-4', # the modality set trained at every scale
+               workers:int=2, # processes that train and probe side by side, one thread each
+              ) -> ProbeResults:
+    "Train `method` of every encoder at every scale × the rows of each modality for every seed and probe it like the study; write volume.csv and volume.md."
+    t0, out = time.perf_counter(), Path(out)
+    settings = replace(settings or SETTINGS['quick'], geoclip=False)
+    if seeds is not None: settings = replace(settings, train_seeds=tuple(seeds))
+    scales = [volume_settings(settings, k).steps // settings.steps for k in scales]  # checked before any work
+    if len(set(scales)) < len(scales): raise ValueError('scales must not repeat')
+    out.mkdir(parents=True, exist_ok=True); parts = []
+    for k in scales:
+        s = volume_settings(settings, k)
+        jobs = [(n, c) for seed in s.train_seeds for n, c in study_configs(s, encoders, (method,), seed).items()]
+        done = experiments._run_grid(jobs, experiments._tasks(s.task_n, s.task_seed), s, volume_folder(out, k), False, workers)
+        parts.append(_tagged(ProbeResults.concat(done)).assign(volume=k))
+    res = ProbeResults(pd.concat(parts, ignore_index=True))
+    res.to_csv(out / 'volume.csv')
+    (out / 'volume.md').write_text(volume_markdown(res, settings, time.perf_counter() - t0))
+    return res
+
 # %% ../nbs/16_bottleneck.ipynb #a204edc1
 def plot_modality_curves(res:ProbeResults, fractions=(0.1, 1.0), split:str='blocked', probe:str='linear'):
     "Score (95 % interval) against the number of modalities, one line per encoder, one panel per (fraction, task); 0 = untrained twin."
@@ -224,3 +288,27 @@ def plot_study_differences(diffs:pd.DataFrame, against=('untrained', 'sh-'), fra
             ax.axvline(0, color='0.3', lw=0.8); ax.set(title=f'{task}, {fr:.0%} labels', xlabel='paired difference')
     axs[0, 0].set_yticks(range(len(encs)), encs); axs[0, 0].invert_yaxis()  # the panels share their y axis
     axs[0, -1].legend(fontsize=7); fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c012
+def plot_volume(vol:ProbeResults, study:ProbeResults|None=None, fractions=(0.1, 1.0), split:str='blocked', probe:str='linear'):
+    "Score (95 % interval) against pre-training volume, one line per encoder, one panel per (fraction, task); grey: raw SH, dotted: twins."
+    import matplotlib.pyplot as plt
+    encs, tasks = _encoders(vol), list(pd.unique(vol.df.task))
+    fig, axs = plt.subplots(len(fractions), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(fractions)), dpi=100, squeeze=False)
+    for row, fr in zip(axs, fractions):
+        s = volume_scores(vol, fr, split, probe)
+        base = study_scores(study, split, fr, probe) if study is not None else None
+        for ax, task in zip(row, tasks):
+            if base is not None:
+                for sh in base[(base.task == task) & base.method.str.startswith('sh-')].itertuples():
+                    ax.axhspan(sh.low, sh.high, color='0.88'); ax.axhline(sh.mean, color='0.5', lw=1, ls='--', label=sh.method)
+            for i, e in enumerate(encs):
+                g = s[(s.task == task) & (s.encoder == e)].sort_values('volume')
+                ax.errorbar(g.volume * (1 + 0.04 * i), g['mean'], yerr=[g['mean'] - g.low, g.high - g['mean']], marker='o', ms=4,
+                            capsize=2, color=f'C{i}', label=f'{e} MELT-4')
+                twin = base[(base.task == task) & (base.encoder == e) & (base.method == 'untrained')] if base is not None else []
+                for t in getattr(twin, 'itertuples', lambda: [])(): ax.axhline(t.mean, color=f'C{i}', lw=1, ls=':', label=f'{e} twin')
+            ax.set_xscale('log', base=2); ax.set(title=f'{task}, {fr:.0%} labels', xlabel='rows of each modality (× quick budget)')
+            ax.set_xticks(sorted(set(s.volume)), [f'×{k}' for k in sorted(set(s.volume))])
+    axs[0, 0].set_ylabel('accuracy / R²'); axs[-1, 0].set_ylabel('accuracy / R²'); axs[0, -1].legend(fontsize=7)
+    fig.tight_layout(); return fig
