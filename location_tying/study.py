@@ -19,10 +19,11 @@ from .experiments import (Settings, SETTINGS, method_configs, budget_table, untr
 
 # %% auto #0
 __all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'VOLUME_SCALES',
-           'VOLUME_ENCODERS', 'encoder_label', 'modality_count', 'study_configs', 'flat', 'study_scores',
+           'VOLUME_ENCODERS', 'BIOMES', 'encoder_label', 'modality_count', 'study_configs', 'flat', 'study_scores',
            'study_differences', 'differences_table', 'scores_table', 'study_markdown', 'run_study', 'volume_settings',
            'volume_folder', 'volume_flat', 'volume_scores', 'volume_markdown', 'run_volume', 'plot_modality_curves',
-           'plot_study_differences', 'plot_volume']
+           'plot_study_differences', 'plot_volume', 'knn_distances', 'intrinsic_dimension', 'dimension_locations',
+           'embedding_dimensions', 'land_pca_rgb', 'biome_colours', 'plot_pca_maps', 'plot_dimensions']
 
 # %% ../nbs/16_bottleneck.ipynb #7c9f252a
 STUDY_ENCODERS = ('', *LOCATION_ENCODERS) # the whole zoo; '' is TrainConfig's own encoder (SH-15 → SIREN)
@@ -312,3 +313,112 @@ def plot_volume(vol:ProbeResults, study:ProbeResults|None=None, fractions=(0.1, 
             ax.set_xticks(sorted(set(s.volume)), [f'×{k}' for k in sorted(set(s.volume))])
     axs[0, 0].set_ylabel('accuracy / R²'); axs[-1, 0].set_ylabel('accuracy / R²'); axs[0, -1].legend(fontsize=7)
     fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e004
+def knn_distances(X, # (N, D) points
+                  k:int, # neighbours per point
+                  chunk:int=2048, # rows whose distances to all N points are held at once
+                 ) -> 'torch.Tensor': # (N, k) float64, ascending, the point itself left out
+    "Distances from every point to its k nearest other points."
+    import torch
+    X = torch.as_tensor(np.asarray(X, np.float64))
+    if X.ndim != 2 or len(X) <= k: raise ValueError(f'need a 2-d array of more than k={k} points, got shape {tuple(X.shape)}')
+    out = [torch.cdist(X[i:i + chunk], X).topk(k + 1, largest=False).values[:, 1:] for i in range(0, len(X), chunk)]
+    return torch.cat(out)
+
+def intrinsic_dimension(X, # (N, D) points, e.g. embeddings of a fixed set of locations
+                        k1:int=10, k2:int=20, # the neighbourhood sizes averaged over
+                       ) -> float:
+    "Levina–Bickel maximum-likelihood intrinsic dimension, inverses pooled over points (MacKay–Ghahramani), averaged over k = k1..k2."
+    import torch
+    if not 2 <= k1 <= k2: raise ValueError(f'need 2 <= k1 <= k2, got k1={k1}, k2={k2}')
+    logT = knn_distances(X, k2).clamp_min(1e-300).log()  # (N, k2); a duplicate point gives a huge, not an infinite, log ratio
+    ks = torch.arange(k1, k2 + 1)
+    inverse = ((ks - 1) * logT[:, ks - 1] - logT.cumsum(1)[:, ks - 2]) / (ks - 1)  # (N, K): 1 / m_k(x)
+    return float((1 / inverse.mean(0)).mean())
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e008
+def dimension_locations(n:int=4000, seed:int=0) -> np.ndarray:
+    "The fixed land locations the intrinsic dimension is measured on: n area-uniform land points of their own stream."
+    from location_tying.data import land_sample
+    return land_sample(n, seed, 'intrinsic-dimension')
+
+def embedding_dimensions(out:str|Path, # a study folder holding checkpoints/<encoder>/<method>/seed-<s>
+                         settings:Settings|None=None, # the study's settings (for the twins); None: `SETTINGS['quick']`
+                         encoders=STUDY_ENCODERS, modality_sets=STUDY_MODALITY_SETS, seed:int=0, # which runs
+                         n:int=4000, k1:int=10, k2:int=20, # locations and neighbourhood sizes
+                        ) -> pd.DataFrame:
+    "Intrinsic dimension (`intrinsic_dimension`) of every run's embedding, its untrained twin's (modalities 0) and raw SH's, on `dimension_locations(n)`."
+    from location_tying.checkpoint import load_encoder
+    from location_tying.probes import sh_features
+    settings, lonlat, rows = settings or SETTINGS['quick'], dimension_locations(n), []
+    cfg0 = method_configs(settings)['satclip-imagery']
+    rows.append(dict(encoder=BASELINE, method=f'sh-{cfg0.degree}', modalities=np.nan, dimension=intrinsic_dimension(sh_features(cfg0.degree)(lonlat), k1, k2)))
+    for e in encoders:
+        twin = untrained_featurizer(next(iter(study_configs(settings, (e,), modality_sets[:1], seed).values())))
+        rows.append(dict(encoder=encoder_label(e), method='untrained', modalities=0, dimension=intrinsic_dimension(twin(lonlat), k1, k2)))
+        for m in modality_sets:
+            ckpt = Path(out) / 'checkpoints' / encoder_label(e) / m / f'seed-{seed}'
+            if not (ckpt / 'encoder.safetensors').exists(): continue
+            rows.append(dict(encoder=encoder_label(e), method=m, modalities=modality_count(m),
+                             dimension=intrinsic_dimension(load_encoder(ckpt).embed(lonlat), k1, k2)))
+    return pd.DataFrame(rows).assign(seed=seed)
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e012
+BIOMES = {'desert (Sahara)': (0, 18, 20, 28), 'rainforest (Amazon)': (-70, -10, -55, 0), 'tundra (Taymyr)': (85, 70, 110, 76),
+          'ice (Greenland)': (-45, 68, -30, 78)} # (west, south, east, north) boxes of one biome each
+
+def land_pca_rgb(embed, res_deg:float=1.0) -> tuple[np.ndarray, np.ndarray]: # (lat, lon, 3) uint8 colours, (lat, lon) land mask
+    "An embedding's first three principal components over the land cells of a global grid, as RGB bytes (0 on the ocean)."
+    from location_tying.viz import embedding_grid, land_grid, pca_rgb
+    grid = embedding_grid(embed, res_deg)
+    land = np.asarray(land_grid(grid))
+    rgb = np.zeros((*land.shape, 3), np.uint8)
+    rgb[land] = np.round(255 * pca_rgb(np.asarray(grid.values)[land])).astype(np.uint8)
+    return rgb, land
+
+def biome_colours(rgb:np.ndarray, land:np.ndarray, biomes=BIOMES) -> pd.DataFrame:
+    "Mean colour (bytes) of each biome's land cells on a global map from `land_pca_rgb`, and the smallest distance to another biome's."
+    from location_tying.coords import global_grid
+    lon, lat = global_grid(180 / rgb.shape[0])
+    cols = {}
+    for name, (w, s, e, n) in biomes.items():
+        box = land & ((lat >= s) & (lat <= n))[:, None] & ((lon >= w) & (lon <= e))[None, :]
+        cols[name] = rgb[box].astype(float).mean(0)
+    t = pd.DataFrame(cols, index=['r', 'g', 'b']).T
+    d = np.linalg.norm(t.values[:, None] - t.values[None], axis=-1) + np.diag(np.full(len(t), np.inf))
+    return t.round(0).assign(nearest=d.min(1).round(0))
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e013
+def plot_pca_maps(maps:dict, # title -> (lat, lon, 3) uint8 colours from `land_pca_rgb`
+                  land:np.ndarray, # (lat, lon) bool land mask
+                  ncols:int=3, # maps per row
+                 ):
+    "Several PCA maps side by side, land in colour, the ocean grey, the same land outlines on each."
+    import matplotlib.pyplot as plt
+    from location_tying.viz import add_land
+    nrows = -(-len(maps) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.0 * nrows), dpi=100, squeeze=False)
+    for ax, (title, rgb) in zip(axs.flat, maps.items()):
+        img = np.where(land[..., None], rgb / 255, 0.82)
+        ax.imshow(img, extent=(-180, 180, -90, 90), interpolation='nearest')
+        add_land(ax, land=None, coast='k', lw=0.4)
+        ax.set(xlim=(-180, 180), ylim=(-90, 90), title=title, xticks=[], yticks=[])
+    for ax in axs.flat[len(maps):]: ax.axis('off')
+    fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e018
+def plot_dimensions(dims:pd.DataFrame, # from `embedding_dimensions` (several seeds: their mean, with the range as bars)
+                   ):
+    "Intrinsic dimension against the number of modalities, one line per encoder (0 = untrained twin); raw SH dashed."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
+    for sh in dims[dims.encoder == BASELINE].groupby('method').dimension.mean().items():
+        ax.axhline(sh[1], color='0.4', ls='--', lw=1, label=f'raw {sh[0]}')
+    g = dims[dims.encoder != BASELINE].groupby(['encoder', 'modalities'], sort=False).dimension.agg(['mean', 'min', 'max']).reset_index()
+    for i, (e, t) in enumerate(g.groupby('encoder', sort=False)):
+        t = t.sort_values('modalities')
+        ax.errorbar(t.modalities + 0.03 * (i - 6), t['mean'], yerr=[t['mean'] - t['min'], t['max'] - t['mean']], marker='os^D'[i % 4],
+                    ms=4, lw=1.2, capsize=2, color=plt.cm.tab20(i % 20), label=e)
+    ax.set(xticks=range(5), xticklabels=['twin', '1', '2', '3', '4'], xlabel='pre-training modalities', ylabel='intrinsic dimension (MLE)')
+    ax.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.01, 1)); fig.tight_layout(); return fig
