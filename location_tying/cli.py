@@ -11,7 +11,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['COMMANDS', 'register_command', 'UsageError', 'config_from_args', 'check_out_dir', 'modality_colour', 'torch_pca_axis',
            'run_data', 'add_config_arguments', 'run_pretrain', 'parse_modality_spec', 'custom_modalities',
-           'run_reproduce', 'run_embed', 'build_parser', 'main']
+           'run_reproduce', 'run_study_command', 'run_embed', 'build_parser', 'main']
 
 # %% ../nbs/15_cli.ipynb #443c6a8d
 COMMANDS = {}  # name -> (help, add_arguments(parser), run(args))
@@ -210,6 +210,58 @@ def run_reproduce(args):
     reproduce(out, mode=args.mode, fresh=args.fresh, progress=sys.stderr.isatty())
     print((out / 'results.md').read_text())
     print(f'reproduce --{args.mode}: {time.perf_counter() - t0:.0f} s; results in {out}')
+
+# %% ../nbs/15_cli.ipynb #a7c1e0d2
+def _ints(s:str) -> tuple: return tuple(int(v) for v in s.split(',') if v.strip())
+
+def _study_args(p):
+    p.add_argument('--out', type=Path, required=True, help='folder for study.csv, study.md, volume.csv, probes/ and checkpoints/')
+    arm = p.add_mutually_exclusive_group()
+    arm.add_argument('--quick', dest='arm', action='store_const', const='quick', default='quick',
+                     help='every encoder × modality set at the quick budget: 144 steps of 256 rows per modality (default)')
+    arm.add_argument('--volume', dest='arm', action='store_const', const='volume',
+                     help='the volume arm: MELT-4 of --encoders at --scales × the rows of each modality (more steps, same batch)')
+    p.add_argument('--encoders', type=_names, default=None, help="comma-separated recipes of LOCATION_ENCODERS, 'default' for "
+                   "TrainConfig's own (default: all of them with --quick, the two strongest on validation with --volume)")
+    p.add_argument('--modality-sets', type=_names, default=None, help='comma-separated methods: satclip-imagery, melt-2, melt-3, melt-4 (default: all four; --quick only)')
+    p.add_argument('--seeds', type=_ints, default=None, help='comma-separated pre-training seeds (default: 0,1,2)')
+    p.add_argument('--scales', type=_ints, default=None, help='--volume: comma-separated multiples of the rows per modality (default: 1,4,16)')
+    p.add_argument('--workers', type=_at_least(1), default=2, help='processes that train and probe side by side, one thread each (default: 2)')
+
+# %% ../nbs/15_cli.ipynb #a7c1e0d3
+def _study_choices(args) -> dict:
+    "Check --encoders, --modality-sets, --seeds, --scales before any work; keyword arguments of `run_study` / `run_volume`."
+    from location_tying.study import STUDY_ENCODERS, STUDY_MODALITY_SETS, VOLUME_ENCODERS, VOLUME_SCALES, DEFAULT_ENCODER, encoder_label
+    known = [encoder_label(e) for e in STUDY_ENCODERS]
+    encoders = args.encoders or [encoder_label(e) for e in (VOLUME_ENCODERS if args.arm == 'volume' else STUDY_ENCODERS)]
+    for option, given, choices in [('--encoders', encoders, known), ('--modality-sets', args.modality_sets or (), STUDY_MODALITY_SETS)]:
+        bad = [v for v in given if v not in choices]
+        if bad: raise UsageError(f"{option}: unknown {', '.join(map(repr, bad))}; choose from {', '.join(choices)}")
+        if len(set(given)) < len(given): raise UsageError(f'{option}: a name is given twice')
+    for option, given, lo in [('--seeds', args.seeds, 0), ('--scales', args.scales, 1)]:
+        if given is not None and (not given or min(given) < lo or len(set(given)) < len(given)):
+            raise UsageError(f'{option}: give distinct integers >= {lo}, comma-separated')
+    if args.arm == 'quick' and args.scales is not None: raise UsageError('--scales goes with --volume')
+    if args.arm == 'volume' and args.modality_sets is not None: raise UsageError('--modality-sets goes with --quick; the volume arm trains MELT-4')
+    kw = dict(encoders=tuple('' if e == DEFAULT_ENCODER else e for e in encoders), seeds=args.seeds, workers=args.workers)
+    if args.arm == 'volume': kw['scales'] = tuple(args.scales or VOLUME_SCALES)
+    else: kw['modality_sets'] = tuple(args.modality_sets or STUDY_MODALITY_SETS)
+    return kw
+
+# %% ../nbs/15_cli.ipynb #a7c1e0d4
+@register_command('study', 'the encoder study: every encoder × modality set (--quick) or the volume arm (--volume), cached and reused', _study_args)
+def run_study_command(args):
+    from location_tying.experiments import SETTINGS
+    from location_tying.study import run_study, run_volume
+    kw, t0 = _study_choices(args), time.perf_counter()
+    out = check_out_dir(args.out)
+    if args.arm == 'volume':
+        run_volume(out, SETTINGS['quick'], **kw)
+        print((out / 'volume.md').read_text())
+    else:
+        run_study(out, SETTINGS['quick'], **kw)
+        print((out / 'study.md').read_text())
+    print(f'study --{args.arm}: {time.perf_counter() - t0:.0f} s; results in {out}')
 
 # %% ../nbs/15_cli.ipynb #5f6b613d
 def _embed_args(p):

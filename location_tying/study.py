@@ -18,9 +18,12 @@ from .experiments import (Settings, SETTINGS, method_configs, budget_table, untr
                                         baseline_featurizers, crossed_interval, paired_difference, probe_key)
 
 # %% auto #0
-__all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'encoder_label',
-           'modality_count', 'study_configs', 'flat', 'study_scores', 'study_differences', 'differences_table',
-           'scores_table', 'study_markdown', 'run_study', 'plot_modality_curves', 'plot_study_differences']
+__all__ = ['STUDY_ENCODERS', 'STUDY_MODALITY_SETS', 'DEFAULT_ENCODER', 'BASELINE', 'STUDY_COMPARISONS', 'VOLUME_SCALES',
+           'VOLUME_ENCODERS', 'BIOMES', 'encoder_label', 'modality_count', 'study_configs', 'flat', 'study_scores',
+           'study_differences', 'differences_table', 'scores_table', 'study_markdown', 'run_study', 'volume_settings',
+           'volume_folder', 'volume_flat', 'volume_scores', 'volume_markdown', 'run_volume', 'plot_modality_curves',
+           'plot_study_differences', 'plot_volume', 'knn_distances', 'intrinsic_dimension', 'dimension_locations',
+           'embedding_dimensions', 'land_pca_rgb', 'biome_colours', 'plot_pca_maps', 'plot_dimensions']
 
 # %% ../nbs/16_bottleneck.ipynb #7c9f252a
 STUDY_ENCODERS = ('', *LOCATION_ENCODERS) # the whole zoo; '' is TrainConfig's own encoder (SH-15 → SIREN)
@@ -184,6 +187,68 @@ def run_study(out:str|Path, # results folder (checkpoints, probes, study.csv, bu
     (out / 'study.md').write_text(study_markdown(res, settings, budgets, time.perf_counter() - t0))
     return res
 
+# %% ../nbs/16_bottleneck.ipynb #b0a1c002
+VOLUME_SCALES = (1, 4, 16) # multiples of the quick budget's rows of each modality
+VOLUME_ENCODERS = ('hashgrid', 'sh40-siren') # the two zoo encoders the validation locations favour (see the answer below)
+
+def volume_settings(settings:Settings, scale:int) -> Settings:
+    "The comparison's settings at `scale` × the rows of each modality: `scale` × the steps at the same batch."
+    if isinstance(scale, bool) or int(scale) != scale or scale < 1: raise ValueError(f'scale must be an integer >= 1, got {scale!r}')
+    return replace(settings, steps=settings.steps * int(scale))
+
+def volume_folder(out:str|Path, scale:int) -> Path:
+    "Where `run_volume` keeps the ×`scale` runs: the study's own folder for ×1, `out/volume/x<scale>` otherwise."
+    return Path(out) if scale == 1 else Path(out) / 'volume' / f'x{scale}'
+
+def volume_flat(res:ProbeResults) -> ProbeResults:
+    "Volume results with one name per row: '<encoder>/<method>@x<scale>' ('hashgrid/melt-4@x4'), for `paired_difference`."
+    d = res.df
+    return ProbeResults(d.drop(columns=['encoder', 'volume']).assign(method=d.encoder + '/' + d.method + '@x' + d.volume.astype(int).astype(str)))
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c005
+def volume_scores(res:ProbeResults, fraction:float=0.1, split:str='blocked', probe:str='linear') -> pd.DataFrame:
+    "Per (encoder, scale, task): the primary metric's mean and 95 % interval over pre-training seed × probe seed."
+    return pd.concat([study_scores(ProbeResults(g.drop(columns='volume')), split, fraction, probe).assign(volume=int(k))
+                      for k, g in res.df.groupby('volume')], ignore_index=True)
+
+def volume_markdown(res:ProbeResults, settings:Settings, seconds:float|None=None) -> str:
+    "The volume arm's report: what ran and the scores per encoder and scale, at 10 % and 100 % labels."
+    parts = ['# The volume arm of the encoder study\n', f'MELT-4 of {_encoders(res)} at ×{sorted(set(res.df.volume.astype(int)))} '
+             f'the rows of each modality of: {experiments._train_summary(settings)}; {settings.task_n} points per task. Linear probes; '
+             'intervals are 95 % over pre-training seed × probe seed.' + (f' This call took {seconds / 60:.1f} min.' if seconds is not None else '') + '\n']
+    for fr in (0.1, 1.0):
+        if fr not in settings.fractions: continue
+        s = volume_scores(res, fr)
+        s = s.assign(encoder=s.encoder + ' ×' + s.volume.astype(str))
+        parts.append(f'## Scores, blocked split, {fr:.0%} labels\n\n' + _markdown_table(scores_table(s), 'encoder, volume') + '\n')
+    return '\n'.join(parts)
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c006
+def run_volume(out:str|Path, # the study's results folder (×1 runs live there; ×k in out/volume/x<k>)
+               settings:Settings|None=None, # the comparison's settings at ×1; None: `SETTINGS['quick']`
+               encoders=VOLUME_ENCODERS, # recipe names; '' = TrainConfig's own encoder
+               scales=VOLUME_SCALES, # multiples of the rows of each modality
+               seeds=None, # pre-training seeds; None: settings.train_seeds
+               method:str='melt-4', # the modality set trained at every scale
+               workers:int=2, # processes that train and probe side by side, one thread each
+              ) -> ProbeResults:
+    "Train `method` of every encoder at every scale × the rows of each modality for every seed and probe it like the study; write volume.csv and volume.md."
+    t0, out = time.perf_counter(), Path(out)
+    settings = replace(settings or SETTINGS['quick'], geoclip=False)
+    if seeds is not None: settings = replace(settings, train_seeds=tuple(seeds))
+    scales = [volume_settings(settings, k).steps // settings.steps for k in scales]  # checked before any work
+    if len(set(scales)) < len(scales): raise ValueError('scales must not repeat')
+    out.mkdir(parents=True, exist_ok=True); parts = []
+    for k in scales:
+        s = volume_settings(settings, k)
+        jobs = [(n, c) for seed in s.train_seeds for n, c in study_configs(s, encoders, (method,), seed).items()]
+        done = experiments._run_grid(jobs, experiments._tasks(s.task_n, s.task_seed), s, volume_folder(out, k), False, workers)
+        parts.append(_tagged(ProbeResults.concat(done)).assign(volume=k))
+    res = ProbeResults(pd.concat(parts, ignore_index=True))
+    res.to_csv(out / 'volume.csv')
+    (out / 'volume.md').write_text(volume_markdown(res, settings, time.perf_counter() - t0))
+    return res
+
 # %% ../nbs/16_bottleneck.ipynb #a204edc1
 def plot_modality_curves(res:ProbeResults, fractions=(0.1, 1.0), split:str='blocked', probe:str='linear'):
     "Score (95 % interval) against the number of modalities, one line per encoder, one panel per (fraction, task); 0 = untrained twin."
@@ -224,3 +289,136 @@ def plot_study_differences(diffs:pd.DataFrame, against=('untrained', 'sh-'), fra
             ax.axvline(0, color='0.3', lw=0.8); ax.set(title=f'{task}, {fr:.0%} labels', xlabel='paired difference')
     axs[0, 0].set_yticks(range(len(encs)), encs); axs[0, 0].invert_yaxis()  # the panels share their y axis
     axs[0, -1].legend(fontsize=7); fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #b0a1c012
+def plot_volume(vol:ProbeResults, study:ProbeResults|None=None, fractions=(0.1, 1.0), split:str='blocked', probe:str='linear'):
+    "Score (95 % interval) against pre-training volume, one line per encoder, one panel per (fraction, task); grey: raw SH, dotted: twins."
+    import matplotlib.pyplot as plt
+    encs, tasks = _encoders(vol), list(pd.unique(vol.df.task))
+    fig, axs = plt.subplots(len(fractions), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(fractions)), dpi=100, squeeze=False)
+    for row, fr in zip(axs, fractions):
+        s = volume_scores(vol, fr, split, probe)
+        base = study_scores(study, split, fr, probe) if study is not None else None
+        for ax, task in zip(row, tasks):
+            if base is not None:
+                for sh in base[(base.task == task) & base.method.str.startswith('sh-')].itertuples():
+                    ax.axhspan(sh.low, sh.high, color='0.88'); ax.axhline(sh.mean, color='0.5', lw=1, ls='--', label=sh.method)
+            for i, e in enumerate(encs):
+                g = s[(s.task == task) & (s.encoder == e)].sort_values('volume')
+                ax.errorbar(g.volume * (1 + 0.04 * i), g['mean'], yerr=[g['mean'] - g.low, g.high - g['mean']], marker='o', ms=4,
+                            capsize=2, color=f'C{i}', label=f'{e} MELT-4')
+                twin = base[(base.task == task) & (base.encoder == e) & (base.method == 'untrained')] if base is not None else []
+                for t in getattr(twin, 'itertuples', lambda: [])(): ax.axhline(t.mean, color=f'C{i}', lw=1, ls=':', label=f'{e} twin')
+            ax.set_xscale('log', base=2); ax.set(title=f'{task}, {fr:.0%} labels', xlabel='rows of each modality (× quick budget)')
+            ax.set_xticks(sorted(set(s.volume)), [f'×{k}' for k in sorted(set(s.volume))])
+    axs[0, 0].set_ylabel('accuracy / R²'); axs[-1, 0].set_ylabel('accuracy / R²'); axs[0, -1].legend(fontsize=7)
+    fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e004
+def knn_distances(X, # (N, D) points
+                  k:int, # neighbours per point
+                  chunk:int=2048, # rows whose distances to all N points are held at once
+                 ) -> 'torch.Tensor': # (N, k) float64, ascending, the point itself left out
+    "Distances from every point to its k nearest other points."
+    import torch
+    X = torch.as_tensor(np.asarray(X, np.float64))
+    if X.ndim != 2 or len(X) <= k: raise ValueError(f'need a 2-d array of more than k={k} points, got shape {tuple(X.shape)}')
+    out = [torch.cdist(X[i:i + chunk], X).topk(k + 1, largest=False).values[:, 1:] for i in range(0, len(X), chunk)]
+    return torch.cat(out)
+
+def intrinsic_dimension(X, # (N, D) points, e.g. embeddings of a fixed set of locations
+                        k1:int=10, k2:int=20, # the neighbourhood sizes averaged over
+                       ) -> float:
+    "Levina–Bickel maximum-likelihood intrinsic dimension, inverses pooled over points (MacKay–Ghahramani), averaged over k = k1..k2."
+    import torch
+    if not 2 <= k1 <= k2: raise ValueError(f'need 2 <= k1 <= k2, got k1={k1}, k2={k2}')
+    logT = knn_distances(X, k2).clamp_min(1e-300).log()  # (N, k2); a duplicate point gives a huge, not an infinite, log ratio
+    ks = torch.arange(k1, k2 + 1)
+    inverse = ((ks - 1) * logT[:, ks - 1] - logT.cumsum(1)[:, ks - 2]) / (ks - 1)  # (N, K): 1 / m_k(x)
+    return float((1 / inverse.mean(0)).mean())
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e008
+def dimension_locations(n:int=4000, seed:int=0) -> np.ndarray:
+    "The fixed land locations the intrinsic dimension is measured on: n area-uniform land points of their own stream."
+    from location_tying.data import land_sample
+    return land_sample(n, seed, 'intrinsic-dimension')
+
+def embedding_dimensions(out:str|Path, # a study folder holding checkpoints/<encoder>/<method>/seed-<s>
+                         settings:Settings|None=None, # the study's settings (for the twins); None: `SETTINGS['quick']`
+                         encoders=STUDY_ENCODERS, modality_sets=STUDY_MODALITY_SETS, seed:int=0, # which runs
+                         n:int=4000, k1:int=10, k2:int=20, # locations and neighbourhood sizes
+                        ) -> pd.DataFrame:
+    "Intrinsic dimension (`intrinsic_dimension`) of every run's embedding, its untrained twin's (modalities 0) and raw SH's, on `dimension_locations(n)`."
+    from location_tying.checkpoint import load_encoder
+    from location_tying.probes import sh_features
+    settings, lonlat, rows = settings or SETTINGS['quick'], dimension_locations(n), []
+    cfg0 = method_configs(settings)['satclip-imagery']
+    rows.append(dict(encoder=BASELINE, method=f'sh-{cfg0.degree}', modalities=np.nan, dimension=intrinsic_dimension(sh_features(cfg0.degree)(lonlat), k1, k2)))
+    for e in encoders:
+        twin = untrained_featurizer(next(iter(study_configs(settings, (e,), modality_sets[:1], seed).values())))
+        rows.append(dict(encoder=encoder_label(e), method='untrained', modalities=0, dimension=intrinsic_dimension(twin(lonlat), k1, k2)))
+        for m in modality_sets:
+            ckpt = Path(out) / 'checkpoints' / encoder_label(e) / m / f'seed-{seed}'
+            if not (ckpt / 'encoder.safetensors').exists(): continue
+            rows.append(dict(encoder=encoder_label(e), method=m, modalities=modality_count(m),
+                             dimension=intrinsic_dimension(load_encoder(ckpt).embed(lonlat), k1, k2)))
+    return pd.DataFrame(rows).assign(seed=seed)
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e012
+BIOMES = {'desert (Sahara)': (0, 18, 20, 28), 'rainforest (Amazon)': (-70, -10, -55, 0), 'tundra (Taymyr)': (85, 70, 110, 76),
+          'ice (Greenland)': (-45, 68, -30, 78)} # (west, south, east, north) boxes of one biome each
+
+def land_pca_rgb(embed, res_deg:float=1.0) -> tuple[np.ndarray, np.ndarray]: # (lat, lon, 3) uint8 colours, (lat, lon) land mask
+    "An embedding's first three principal components over the land cells of a global grid, as RGB bytes (0 on the ocean)."
+    from location_tying.viz import embedding_grid, land_grid, pca_rgb
+    grid = embedding_grid(embed, res_deg)
+    land = np.asarray(land_grid(grid))
+    rgb = np.zeros((*land.shape, 3), np.uint8)
+    rgb[land] = np.round(255 * pca_rgb(np.asarray(grid.values)[land])).astype(np.uint8)
+    return rgb, land
+
+def biome_colours(rgb:np.ndarray, land:np.ndarray, biomes=BIOMES) -> pd.DataFrame:
+    "Mean colour (bytes) of each biome's land cells on a global map from `land_pca_rgb`, and the smallest distance to another biome's."
+    from location_tying.coords import global_grid
+    lon, lat = global_grid(180 / rgb.shape[0])
+    cols = {}
+    for name, (w, s, e, n) in biomes.items():
+        box = land & ((lat >= s) & (lat <= n))[:, None] & ((lon >= w) & (lon <= e))[None, :]
+        cols[name] = rgb[box].astype(float).mean(0)
+    t = pd.DataFrame(cols, index=['r', 'g', 'b']).T
+    d = np.linalg.norm(t.values[:, None] - t.values[None], axis=-1) + np.diag(np.full(len(t), np.inf))
+    return t.round(0).assign(nearest=d.min(1).round(0))
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e013
+def plot_pca_maps(maps:dict, # title -> (lat, lon, 3) uint8 colours from `land_pca_rgb`
+                  land:np.ndarray, # (lat, lon) bool land mask
+                  ncols:int=3, # maps per row
+                 ):
+    "Several PCA maps side by side, land in colour, the ocean grey, the same land outlines on each."
+    import matplotlib.pyplot as plt
+    from location_tying.viz import add_land
+    nrows = -(-len(maps) // ncols)
+    fig, axs = plt.subplots(nrows, ncols, figsize=(5.6 * ncols, 3.0 * nrows), dpi=100, squeeze=False)
+    for ax, (title, rgb) in zip(axs.flat, maps.items()):
+        img = np.where(land[..., None], rgb / 255, 0.82)
+        ax.imshow(img, extent=(-180, 180, -90, 90), interpolation='nearest')
+        add_land(ax, land=None, coast='k', lw=0.4)
+        ax.set(xlim=(-180, 180), ylim=(-90, 90), title=title, xticks=[], yticks=[])
+    for ax in axs.flat[len(maps):]: ax.axis('off')
+    fig.tight_layout(); return fig
+
+# %% ../nbs/16_bottleneck.ipynb #c0d1e018
+def plot_dimensions(dims:pd.DataFrame, # from `embedding_dimensions` (several seeds: their mean, with the range as bars)
+                   ):
+    "Intrinsic dimension against the number of modalities, one line per encoder (0 = untrained twin); raw SH dashed."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
+    for sh in dims[dims.encoder == BASELINE].groupby('method').dimension.mean().items():
+        ax.axhline(sh[1], color='0.4', ls='--', lw=1, label=f'raw {sh[0]}')
+    g = dims[dims.encoder != BASELINE].groupby(['encoder', 'modalities'], sort=False).dimension.agg(['mean', 'min', 'max']).reset_index()
+    for i, (e, t) in enumerate(g.groupby('encoder', sort=False)):
+        t = t.sort_values('modalities')
+        ax.errorbar(t.modalities + 0.03 * (i - 6), t['mean'], yerr=[t['mean'] - t['min'], t['max'] - t['mean']], marker='os^D'[i % 4],
+                    ms=4, lw=1.2, capsize=2, color=plt.cm.tab20(i % 20), label=e)
+    ax.set(xticks=range(5), xticklabels=['twin', '1', '2', '3', '4'], xlabel='pre-training modalities', ylabel='intrinsic dimension (MLE)')
+    ax.legend(fontsize=7, ncol=2, loc='upper left', bbox_to_anchor=(1.01, 1)); fig.tight_layout(); return fig

@@ -137,3 +137,21 @@ def test_embed_zarr_without_zarr_names_the_package(custom_run, tmp_path):
     if importlib.util.find_spec('zarr') is not None: pytest.skip('zarr is installed: tests/test_custom.py checks the Zarr output')
     one_error_line(run('embed', '--encoder', str(custom_run[0]), '--grid', '5', '--out', str(tmp_path / 'g.zarr')), 'writing Zarr needs the zarr package: pip install zarr')
     assert not list(tmp_path.iterdir())
+
+# --- the encoder study (location_tying.study) ---
+
+@pytest.mark.parametrize('argv, says', [
+    (['--encoders', 'transformer'], "--encoders: unknown 'transformer'; choose from default,"),
+    (['--encoders', 'hashgrid,hashgrid'], '--encoders: a name is given twice'),
+    (['--modality-sets', 'melt-9'], "--modality-sets: unknown 'melt-9'"),
+    (['--seeds', '1,1'], '--seeds: give distinct integers >= 0'),
+    (['--scales', '4'], '--scales goes with --volume'),
+    (['--volume', '--scales', '0'], '--scales: give distinct integers >= 1'),
+])
+def test_study_refuses_bad_choices_before_any_work(tmp_path, argv, says):
+    one_error_line(run('study', '--out', str(tmp_path / 'study'), *argv), says)
+    assert not (tmp_path / 'study').exists()
+
+def test_study_help_names_both_arms():
+    out = run('study', '--help')
+    assert out.returncode == 0 and '--volume' in out.stdout and '--quick' in out.stdout and '--encoders' in out.stdout
