@@ -72,7 +72,7 @@ def _check_device(device:str):
         raise ValueError(f"device {device!r}: MPS is not available on this machine; use device 'cpu'")
     elif d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device {device!r}: use 'cpu', 'cuda' or 'mps'")
 
-# %% ../nbs/09b_train.ipynb #b2b74b74
+# %% ../nbs/09b_train.ipynb #b2b74b75
 METHODS = ('satclip', 'melt', 'salt', 'mdico')
 
 def _check_mdico(self):
@@ -86,6 +86,11 @@ def alternates(config) -> bool:
     "Whether `config` trains one modality per epoch in turn (SALT, or MDiCo on the alternating schedule)."
     return config.method == 'salt' or (config.method == 'mdico' and config.mdico_schedule == 'alternating')
 
+def _step_function(config):
+    "The training step of `config`'s method: `melt.train_step`, or for MDiCo `mdico.mdico_train_step` with the run's modalities."
+    return (lambda models, batch, opts: mdico_train_step(models, batch, opts, config.modalities)) if config.method == 'mdico' else train_step
+
+# %% ../nbs/09b_train.ipynb #b2b74b74
 def _check_config(self):
     "Refuse a `TrainConfig` with a wrong type, an unknown or repeated modality, a method that does not fit them, or a value out of range."
     _check_field_types(self)
@@ -105,6 +110,7 @@ def _check_config(self):
     _check_ranges(self)
     _check_mdico(self)
 
+# %% ../nbs/09b_train.ipynb #b2b74b76
 @dataclass
 class _Checked:
     "Base of `TrainConfig`: SALT's and MDiCo's options, and `__post_init__` (the dataclass calls it), which checks every field."
@@ -327,10 +333,11 @@ def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list, list]:
     return info['epoch'] + 1, info['history'], info.get('validation', [])
 
 # %% ../nbs/09b_train.ipynb #cdd1c1be
-def _step_row(config, epoch, step, global_step, indices, loss, temperature, seconds) -> dict:
+def _step_row(config, epoch, step, global_step, indices, loss, temperature, seconds, loss_module=None) -> dict:
+    "One history row; a loss module with `last_stats` (MDiCo: its parts, the discriminators' accuracies) adds them as columns."
     rows = {f'rows_{m}': len(indices.get(m, ())) for m in config.modalities}
     return dict(epoch=epoch, step=step, global_step=global_step, modality='+'.join(indices), loss=loss,
-                temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds)
+                temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds, **getattr(loss_module, 'last_stats', {}))
 
 def _log_validation(validation:list, models, val_sets, config, steps_done:int, callbacks=()):
     "Append every modality's validation loss after `steps_done` steps; callbacks with an `on_validation` method get the new rows."
@@ -352,8 +359,7 @@ def _prepare_out(out_dir:Path, resume:bool, overwrite:bool):
 # %% ../nbs/09b_train.ipynb #c9f1a002
 def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> TrainResult:
     from tqdm.auto import tqdm
-    models = build_models(config); optimizers = build_optimizers(config, models)
-    step_fn = (lambda *a: mdico_train_step(*a, config.modalities)) if config.method == 'mdico' else train_step
+    models = build_models(config); optimizers = build_optimizers(config, models); step_fn = _step_function(config)
     start, history, validation = _resume(out_dir, config, models, optimizers) if resume else (0, [], [])
     step_models, cache = procs.wrap(models), {}
     sizes = {m: len(datasets[m]) for m in config.modalities} if datasets is not None else {m: config.n_per_modality for m in config.modalities}
@@ -371,8 +377,7 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
             batch = make_joint_batch(data, procs.shard(indices, data), keep_empty=True).to(config.device)
             try: loss = step_fn(step_models, batch, opts)
             except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
-            row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
-            row.update(getattr(models['loss'], 'last_stats', {}))  # MDiCo: its loss's parts and the discriminator's accuracies
+            row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0, models['loss'])
             history.append(row); step_total += 1
             if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total, callbacks)
             for cb in callbacks if procs.main else (): cb(row)
