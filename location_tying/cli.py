@@ -144,7 +144,7 @@ def _steps_saved(out:Path, resume:bool) -> int|None:
     return saved[1].get('global_step')
 
 # %% ../nbs/15_cli.ipynb #d4e7a004
-@register_command('pretrain', 'pre-train a location encoder with satclip, melt or salt', _pretrain_args)
+@register_command('pretrain', 'pre-train a location encoder with satclip, melt, salt or mdico', _pretrain_args)
 def run_pretrain(args):
     from location_tying.train import TrainConfig, fit
     from location_tying.distributed import process_group

@@ -88,16 +88,16 @@ class GatheredLoss(nn.Module):
         self.loss = loss
 
     def forward(self, loc_emb:torch.Tensor, # (n, D) this process's location embeddings
-                mod_emb:torch.Tensor, # (n, D) this process's modality embeddings
+                mod_emb:torch.Tensor, # (n, E) this process's modality embeddings
                 modality_ids:torch.Tensor|None=None, # (n,) ids that mean the same on every process; None: a symmetric loss
                 lonlat=None, # (n, 2) `[lon, lat]` of the rows; None when the loss masks nothing
                ) -> torch.Tensor: # the loss of the global batch (the same number on every process)
-        n, d = loc_emb.shape
+        (n, d), e = loc_emb.shape, mod_emb.shape[1]  # the widths may differ (MDiCo: shared ⊕ M specific parts against shared ⊕ one)
         dtype, dev = torch.promote_types(loc_emb.dtype, torch.float32), loc_emb.device
         ids = torch.zeros(n, device=dev) if modality_ids is None else torch.as_tensor(modality_ids, device=dev)
         ll = torch.zeros(n, 2) if lonlat is None else torch.as_tensor(lonlat)
         packed = torch.cat([loc_emb.to(dtype), mod_emb.to(dtype), ll.to(dev, dtype), ids[:, None].to(dtype)], 1)
-        loc, mod, ll, ids = gather_rows(packed).split([d, d, 2, 1], 1)
+        loc, mod, ll, ids = gather_rows(packed).split([d, e, 2, 1], 1)
         lonlat = None if lonlat is None else ll
         if modality_ids is None: return self.loss(loc, mod, lonlat=lonlat)
         return self.loss(loc, mod, ids[:, 0].long(), lonlat=lonlat)

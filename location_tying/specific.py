@@ -16,6 +16,7 @@ from .data import MODALITIES, load_modality
 from .loss import l2_normalize
 from .checkpoint import tensors_from_bytes, load_training_state
 from .train import TrainConfig, build_models, build_optimizers, saved_run
+from .mdico import retrieval_views
 from .probes import (ALPHAS, _prepare, _moments, _scales, _fold_basis, _ridge_fit, linear_fit_predict, split_indices, inner_folds,
                                    r2, sh_features, _markdown_table)
 
@@ -155,13 +156,14 @@ def encoder_diagnostics(featurize, # the location encoder (an `nn.Module` on `[l
                         data:dict, # modality → `ModalityData` at held-out places (`validation_data`)
                         targets:dict, # modality → (N, K) summaries of its raw input (`modality_summaries`)
                         probe_seeds=(0, 1, 2), # blocked-split seeds of the probe
+                        location_views:dict|None=None, # modality → location featurizer that retrieval compares with `encoders[m]` (MDiCo's parts); None: `featurize`
                        ) -> pd.DataFrame: # columns modality, metric, value
     "Retrieval (for the modalities in `encoders`) and probe R² (mean over summary columns, and per column) of one location featurizer."
-    rows = []
+    rows, views = [], location_views or {}
     for m, d in data.items():
         X = featurize(torch.as_tensor(d.lonlat) if isinstance(featurize, nn.Module) else d.lonlat)
         if m in encoders:
-            res = retrieval_metrics(retrieval_ranks(X, encoders[m](d.x)))
+            res = retrieval_metrics(retrieval_ranks(views[m](torch.as_tensor(d.lonlat)) if m in views else X, encoders[m](d.x)))
             rows += [(m, k, res[k]) for k in ('top1', 'top10', 'median_rank')]
         Y = pd.DataFrame(targets[m])
         per = probe_r2(_as_array(X), Y.to_numpy(), d.lonlat, probe_seeds)
@@ -227,7 +229,8 @@ def diagnostics_table(run_dir:str|Path, # a `reproduce` folder holding checkpoin
     for (method, seed), folder in folders.items():
         t0 = time.perf_counter(); cfg, models = load_run(folder); cfgs.setdefault(seed, cfg)
         if data is None: data, targets = validation_data(modalities, n or cfg.val_n or 1024, cfg.patch_px)
-        res = encoder_diagnostics(models['location'], {m: models[m] for m in cfg.modalities}, data, targets, probe_seeds)
+        views, encoders = retrieval_views(cfg, models) if cfg.method == 'mdico' else ({}, {m: models[m] for m in cfg.modalities})
+        res = encoder_diagnostics(models['location'], encoders, data, targets, probe_seeds, views)
         out.append(_tag(res, method, seed, cfg.modalities))
         if progress: print(f'{method:>20s}, seed {seed}: {time.perf_counter() - t0:4.1f} s', flush=True)
     if baselines: out += _baseline_rows(cfgs, data, targets, probe_seeds)

@@ -20,10 +20,12 @@ from .salt import SALTSchedule
 from .checkpoint import (load_training_state, training_state_bytes, encoder_files, write_set, read_complete_set, tensors_from_bytes,
                          run_lock, CheckpointError, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE)
 from .distributed import processes
+from .mdico import mdico_loss, mdico_widths, mdico_dims, mdico_train_step
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'DIVERGED', 'TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget',
-           'epoch_plans', 'budget', 'validation_sets', 'validation_losses', 'TrainResult', 'saved_run', 'fit']
+__all__ = ['METHODS', 'RUN_FILES', 'DIVERGED', 'alternates', 'TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets',
+           'epoch_plan', 'Budget', 'epoch_plans', 'budget', 'validation_sets', 'validation_losses', 'TrainResult',
+           'saved_run', 'fit']
 
 # %% ../nbs/09b_train.ipynb #a1c0de01
 _FIELD_TYPES = {'int': (numbers.Integral,), 'float': (numbers.Real,), 'str': (str,), 'bool': (bool, np.bool_),
@@ -70,6 +72,24 @@ def _check_device(device:str):
         raise ValueError(f"device {device!r}: MPS is not available on this machine; use device 'cpu'")
     elif d.type not in ('cpu', 'cuda', 'mps'): raise ValueError(f"device {device!r}: use 'cpu', 'cuda' or 'mps'")
 
+# %% ../nbs/09b_train.ipynb #b2b74b75
+METHODS = ('satclip', 'melt', 'salt', 'mdico')
+
+def _check_mdico(self):
+    "Refuse MDiCo options out of range (and a split of `dim` that leaves no room), naming the field."
+    if self.mdico_schedule not in ('joint', 'alternating'): raise ValueError(f"mdico_schedule must be 'joint' or 'alternating', got {self.mdico_schedule!r}")
+    for k in ('mdico_shared_weight', 'mdico_specific_weight', 'mdico_discriminator_weight'):
+        if not (math.isfinite(getattr(self, k)) and getattr(self, k) >= 0): raise ValueError(f'{k} must be finite and >= 0, got {getattr(self, k)}')
+    if self.method == 'mdico': mdico_dims(self.dim, len(self.modalities), self.mdico_specific_dim)
+
+def alternates(config) -> bool:
+    "Whether `config` trains one modality per epoch in turn (SALT, or MDiCo on the alternating schedule)."
+    return config.method == 'salt' or (config.method == 'mdico' and config.mdico_schedule == 'alternating')
+
+def _step_function(config):
+    "The training step of `config`'s method: `melt.train_step`, or for MDiCo `mdico.mdico_train_step` with the run's modalities."
+    return (lambda models, batch, opts: mdico_train_step(models, batch, opts, config.modalities)) if config.method == 'mdico' else train_step
+
 # %% ../nbs/09b_train.ipynb #b2b74b74
 def _check_config(self):
     "Refuse a `TrainConfig` with a wrong type, an unknown or repeated modality, a method that does not fit them, or a value out of range."
@@ -78,7 +98,7 @@ def _check_config(self):
     unknown = set(self.modalities) - set(modality_names())
     if unknown: raise ValueError(f'unknown modalities {sorted(unknown)}; choose from {modality_names()}')
     if len(set(self.modalities)) != len(self.modalities): raise ValueError(f'modalities must be distinct, got {self.modalities}')
-    if self.method not in ('satclip', 'melt', 'salt'): raise ValueError(f"method must be 'satclip', 'melt' or 'salt', got {self.method!r}")
+    if self.method not in METHODS: raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {self.method!r}")
     if self.method == 'satclip' and len(self.modalities) != 1:
         raise ValueError(f'satclip trains with exactly one modality, got {len(self.modalities)}: {self.modalities}')
     if self.method != 'satclip' and len(self.modalities) < 2:
@@ -88,20 +108,27 @@ def _check_config(self):
     if self.location_encoder and self.location_encoder not in LOCATION_ENCODERS:
         raise ValueError(f"location_encoder must be '' or one of {sorted(LOCATION_ENCODERS)}, got {self.location_encoder!r}")
     _check_ranges(self)
+    _check_mdico(self)
 
+# %% ../nbs/09b_train.ipynb #b2b74b76
 @dataclass
 class _Checked:
-    "Base of `TrainConfig`: SALT's options, and `__post_init__` (the dataclass calls it), which checks every field."
+    "Base of `TrainConfig`: SALT's and MDiCo's options, and `__post_init__` (the dataclass calls it), which checks every field."
     salt_order:str = 'fixed' # SALT: 'fixed' or 'shuffled' modality order
     salt_steps_per_epoch:int|None = None # SALT: None = full pass over the active modality, else a fixed step budget
     salt_reset_optimizer:bool = False # SALT: reset a modality encoder's optimiser at the start of its turn
+    mdico_schedule:str = 'joint' # MDiCo: 'joint' batches (as MELT) or 'alternating' epochs (as SALT, with the salt_* options)
+    mdico_specific_dim:int|None = None # MDiCo: width of each modality's specific part; None: dim // (2M), half of `dim` shared
+    mdico_shared_weight:float = 1.0 # MDiCo: weight of the shared alignment (MELT's loss on the shared parts)
+    mdico_specific_weight:float = 1.0 # MDiCo: weight of the specific alignment (each modality with its own part only)
+    mdico_discriminator_weight:float = 1.0 # MDiCo: weight of the modality discriminator's terms
     def __post_init__(self): _check_config(self)
 
 # %% ../nbs/09b_train.ipynb #6709e642
 @dataclass
 class TrainConfig(_Checked):
     "Everything a pre-training run depends on."
-    method:str = 'melt' # 'satclip' (one modality), 'melt' or 'salt'
+    method:str = 'melt' # 'satclip' (one modality), 'melt', 'salt' or 'mdico' (shared + specific parts, location_tying.mdico)
     modalities:tuple[str, ...] = MODALITIES # which of data.MODALITIES (or registered custom ones, data.modality_names()) to train with
     n_per_modality:int = 20_000 # samples drawn per modality per epoch (each at its own locations)
     fresh_locations:bool = True # redraw the raster modalities' locations every epoch (toponyms stay fixed)
@@ -139,9 +166,10 @@ TrainConfig.location_encoder_options = _location_encoder_options
 def build_models(config:TrainConfig) -> nn.ModuleDict:
     "Fresh, seeded location encoder, loss and modality encoders for `config`."
     torch.manual_seed(config.seed)
+    mdico = config.method == 'mdico'  # its loss holds the discriminators; its modality encoders give shared ⊕ specific
     models = nn.ModuleDict({'location': make_location_encoder(**config.location_encoder_options()),
-                            'loss': MELTLoss(temperature=config.temperature, eps_km=config.eps_km)})
-    for m in config.modalities: models[m] = make_modality_encoder(m, dim=config.dim)
+                            'loss': mdico_loss(config) if mdico else MELTLoss(temperature=config.temperature, eps_km=config.eps_km)})
+    for m in config.modalities: models[m] = make_modality_encoder(m, dim=mdico_widths(config)[2] if mdico else config.dim)
     return models.to(config.device)
 
 # %% ../nbs/09b_train.ipynb #11fceebb
@@ -175,7 +203,7 @@ def epoch_datasets(config:TrainConfig, epoch:int, cache:dict,
 # %% ../nbs/09b_train.ipynb #cb9e01de
 def epoch_plan(config:TrainConfig, sizes:dict[str, int], epoch:int) -> list[dict]:
     "The batches of `epoch` over datasets of `sizes` (modality → rows): per step, modality → row indices."
-    if config.method == 'salt':
+    if alternates(config):
         schedule = SALTSchedule(sizes, config.batch_size, config.salt_order, config.salt_steps_per_epoch, seed=config.seed)
         ep = schedule.epoch(epoch)
         return [{ep.modality: rows} for rows in ep.steps]
@@ -216,6 +244,11 @@ def validation_sets(config:TrainConfig) -> dict:
     return {m: load_modality(m, n=config.val_n, seed=0, patch_px=config.patch_px, split='validation', progress=False)
             for m in config.modalities}
 
+def _ids(loss:nn.Module, m:str, n:int, device):
+    "The modality ids a loss needs for `n` rows of modality `m`: None (one modality) unless it knows the run's modalities (MDiCo)."
+    names = getattr(loss, 'modalities', None)
+    return None if names is None else torch.full((n,), names.index(m), dtype=torch.long, device=device)
+
 @torch.no_grad()
 def validation_losses(models:nn.ModuleDict, val_sets:dict, device:str) -> dict[str, float]:
     "Symmetric InfoNCE of each modality on its validation sample, in one batch, with the run's temperature."
@@ -223,7 +256,7 @@ def validation_losses(models:nn.ModuleDict, val_sets:dict, device:str) -> dict[s
     out = {}
     for m, d in val_sets.items():
         lonlat = torch.as_tensor(d.lonlat, dtype=torch.float32, device=device)
-        out[m] = models['loss'](models['location'](lonlat), models[m](d.x.to(device)), None, lonlat=lonlat).item()
+        out[m] = models['loss'](models['location'](lonlat), models[m](d.x.to(device)), _ids(models['loss'], m, len(lonlat), device), lonlat=lonlat).item()
     models.train(training)
     return out
 
@@ -300,10 +333,11 @@ def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list, list]:
     return info['epoch'] + 1, info['history'], info.get('validation', [])
 
 # %% ../nbs/09b_train.ipynb #cdd1c1be
-def _step_row(config, epoch, step, global_step, indices, loss, temperature, seconds) -> dict:
+def _step_row(config, epoch, step, global_step, indices, loss, temperature, seconds, loss_module=None) -> dict:
+    "One history row; a loss module with `last_stats` (MDiCo: its parts, the discriminators' accuracies) adds them as columns."
     rows = {f'rows_{m}': len(indices.get(m, ())) for m in config.modalities}
     return dict(epoch=epoch, step=step, global_step=global_step, modality='+'.join(indices), loss=loss,
-                temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds)
+                temperature=temperature, rows=sum(rows.values()), **rows, seconds=seconds, **getattr(loss_module, 'last_stats', {}))
 
 def _log_validation(validation:list, models, val_sets, config, steps_done:int, callbacks=()):
     "Append every modality's validation loss after `steps_done` steps; callbacks with an `on_validation` method get the new rows."
@@ -325,7 +359,7 @@ def _prepare_out(out_dir:Path, resume:bool, overwrite:bool):
 # %% ../nbs/09b_train.ipynb #c9f1a002
 def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> TrainResult:
     from tqdm.auto import tqdm
-    models = build_models(config); optimizers = build_optimizers(config, models)
+    models = build_models(config); optimizers = build_optimizers(config, models); step_fn = _step_function(config)
     start, history, validation = _resume(out_dir, config, models, optimizers) if resume else (0, [], [])
     step_models, cache = procs.wrap(models), {}
     sizes = {m: len(datasets[m]) for m in config.modalities} if datasets is not None else {m: config.n_per_modality for m in config.modalities}
@@ -335,15 +369,15 @@ def _train(config, out_dir, resume, datasets, callbacks, progress, procs) -> Tra
     for epoch, plan in epoch_plans(config, sizes, start, step_total):
         active = list(plan[0])
         data = datasets if datasets is not None else epoch_datasets(config, epoch, cache, tuple(active), procs.epoch_rows(plan))
-        if config.method == 'salt' and config.salt_reset_optimizer: optimizers[active[0]].state.clear()
+        if alternates(config) and config.salt_reset_optimizer: optimizers[active[0]].state.clear()
         opts = [optimizers['location']] + [optimizers[m] for m in active]
         bar = tqdm(plan, desc=f'epoch {epoch + 1}', disable=not (progress and procs.main), leave=False)
         for step, indices in enumerate(bar):
             t0 = time.perf_counter()
             batch = make_joint_batch(data, procs.shard(indices, data), keep_empty=True).to(config.device)
-            try: loss = train_step(step_models, batch, opts)
+            try: loss = step_fn(step_models, batch, opts)
             except NonFiniteLossError as e: raise NonFiniteLossError(f'epoch {epoch + 1}, step {step + 1}: {e}; {_last_good(out_dir, epoch)}. Try a lower lr.') from None
-            row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0)
+            row = _step_row(config, epoch, step, step_total, indices, loss, models['loss'].temperature.item(), time.perf_counter() - t0, models['loss'])
             history.append(row); step_total += 1
             if val_sets and (step_total % config.val_every == 0 or step_total == total): _log_validation(validation, models, val_sets, config, step_total, callbacks)
             for cb in callbacks if procs.main else (): cb(row)

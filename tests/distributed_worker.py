@@ -11,6 +11,7 @@ from location_tying.location_encoder import make_location_encoder
 from location_tying.modality_encoders import make_modality_encoder
 from location_tying.loss import MELTLoss, SymmetricInfoNCE
 from location_tying.melt import make_joint_batch, train_step
+from location_tying.mdico import MDiCoLoss, mdico_train_step
 from location_tying.distributed import process_group, wrap_models, shard_step
 
 def datasets():
@@ -26,17 +27,21 @@ CASES = {  # name -> (loss module, modalities)
     'symmetric': (lambda: SymmetricInfoNCE(eps_km=50.0), ['imagery']),
     'melt': (lambda: MELTLoss(eps_km=50.0), ['imagery', 'atmosphere', 'toponyms']),
     'melt_per_modality': (lambda: MELTLoss(direction_weights=(0.3, 0.7), per_modality_mean=True), ['imagery', 'atmosphere', 'toponyms']),
+    'mdico': (lambda: MDiCoLoss(('imagery', 'atmosphere', 'toponyms'), 4, 2, eps_km=50.0), ['imagery', 'atmosphere', 'toponyms']),
 }
+WIDTHS = {'mdico': (4 + 3 * 2, 4 + 2)}  # MDiCo: location shared ⊕ 3 specific parts, modalities shared ⊕ specific
 
 def build(case):
     loss, names = CASES[case]
     torch.manual_seed(0)
-    models = nn.ModuleDict({'location': make_location_encoder(degree=4, hidden=16, layers=1, dim=8), 'loss': loss()})
-    for m in names: models[m] = make_modality_encoder(m, dim=8)
+    loc_dim, mod_dim = WIDTHS.get(case, (8, 8))
+    models = nn.ModuleDict({'location': make_location_encoder(degree=4, hidden=16, layers=1, dim=loc_dim), 'loss': loss()})
+    for m in names: models[m] = make_modality_encoder(m, dim=mod_dim)
     return models
 
-def step(models, batch, symmetric):
-    "`melt.train_step` without optimisers (gradients stay in `.grad`); the symmetric loss takes no modality ids."
+def step(models, batch, symmetric, case=''):
+    "`melt.train_step` (MDiCo: `mdico.mdico_train_step`) without optimisers (gradients stay in `.grad`); the symmetric loss takes no modality ids."
+    if case == 'mdico': return mdico_train_step(models, batch, [], ('imagery', 'atmosphere', 'toponyms'))
     if not symmetric: return train_step(models, batch, [])
     loss = models['loss'](models['location'](batch.lonlat), models[batch.modalities[0]](batch.inputs[0]), lonlat=batch.lonlat)
     loss.backward()
@@ -55,11 +60,11 @@ def main(out_dir):
             plan = {m: np.arange(len(data[m].lonlat)) for m in names}
             if pg.rank == 0:  # the reference: one process, the whole batch, no process group involved
                 ref = build(case)
-                results.update(grads(f'{case}.one', ref, step(ref, make_joint_batch(data, plan), case == 'symmetric')))
+                results.update(grads(f'{case}.one', ref, step(ref, make_joint_batch(data, plan), case == 'symmetric', case)))
             models = build(case)
             local = make_joint_batch(data, shard_step(plan, pg.rank, pg.world_size), keep_empty=True)
             results[f'{case}.rows'] = torch.tensor(len(local))
-            results.update(grads(f'{case}.two', models, step(wrap_models(models), local, case == 'symmetric')))
+            results.update(grads(f'{case}.two', models, step(wrap_models(models), local, case == 'symmetric', case)))
         save_file(results, str(Path(out_dir) / f'rank{pg.rank}.safetensors'))
 
 if __name__ == '__main__': main(sys.argv[1])

@@ -50,6 +50,11 @@ def test_melt_loss_and_gradients_match_one_process(gradients):
 def test_melt_per_modality_mean_matches_one_process(gradients):
     check_case('melt_per_modality', gradients)
 
+def test_mdico_loss_and_gradients_match_one_process(gradients):
+    check_case('mdico', gradients)  # shared + specific alignment and both discriminators over the gathered batch
+    r0 = gradients[0]
+    assert r0['mdico.one.loss.disc_shared.net.0.weight'].abs().sum() > 0 and r0['mdico.one.loss.disc_specific.net.2.bias'].abs().sum() > 0
+
 @pytest.fixture(scope='module')
 def two_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp('two')
