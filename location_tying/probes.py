@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_probes.ipynb #a506cc11
 from __future__ import annotations
-import math, functools, warnings
+import math, functools, warnings, sys, itertools
+import multiprocessing as mp
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -478,11 +479,11 @@ def _fits(task, split, seed, fractions, probes, full_label_only, test_frac, bloc
     lonlat, y = validate_lonlat(task.lonlat), np.asarray(task.y)
     tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg, buffer_km, block_scheme)
     for fraction in fractions:
+        run = [p for p in probes if not (p in full_label_only and fraction < 1)]
+        if not run: continue
         tr = subsample_labels(tr_all, fraction, seed, y=y if task.kind == 'classification' else None)
         folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg, scheme=block_scheme)
-        for probe in probes:
-            if probe in full_label_only and fraction < 1: continue
-            yield dict(probe=probe, split=split, fraction=fraction, seed=seed, tr=tr, te=te, folds=folds)
+        for probe in run: yield dict(probe=probe, split=split, fraction=fraction, seed=seed, tr=tr, te=te, folds=folds)
 
 # %% ../nbs/10_probes.ipynb #0a73d65b
 def _run_fits(X, task, probe:str, fits:list) -> list:
@@ -504,6 +505,48 @@ def _torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/10_probes.ipynb #5c1a7e02
+_JOBS = {}  # the jobs of each running `_parallel` call, by call: forked workers find theirs here
+
+def _job(key):
+    fn, args = _JOBS[key[0]][key[1]]
+    return key[1], fn(*args)
+
+def _one_thread():
+    torch.set_num_threads(1); threadpool_limits(1)
+
+def _can_fork() -> bool:
+    "Fork is cheap and safe here: Linux, and not inside a daemonic worker (which may not have children)."
+    return sys.platform.startswith('linux') and not mp.current_process().daemon
+
+_CALLS = itertools.count()  # one key per call
+
+# %% ../nbs/10_probes.ipynb #9e4c3a11
+def _parallel(jobs:list, # (fn, args) pairs
+              workers:int, # processes (threads where the OS cannot fork); 1: here, in order
+              costs:list|None=None, # rough cost of each job: the costliest start first
+             ) -> list: # fn(*args) of each job, in the order of `jobs`
+    "Run jobs on forked worker processes with one BLAS and one torch thread each, the costliest first."
+    order, out = sorted(range(len(jobs)), key=lambda i: -costs[i]) if costs is not None else list(range(len(jobs))), [None] * len(jobs)
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        with threadpool_limits(1), _torch_threads(1): return [fn(*a) for fn, a in jobs]
+    if not _can_fork():
+        with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+            futures = {i: pool.submit(jobs[i][0], *jobs[i][1]) for i in order}
+            return [futures[i].result() for i in range(len(jobs))]
+    key = next(_CALLS); _JOBS[key] = jobs  # set before the fork: the workers inherit it, nothing is pickled but results
+    try:
+        with mp.get_context('fork').Pool(workers, initializer=_one_thread) as pool:
+            for i, r in pool.imap_unordered(_job, [(key, i) for i in order]): out[i] = r
+    finally: del _JOBS[key]
+    return out
+
+# %% ../nbs/10_probes.ipynb #7b2d90e4
+def _unit(X, task, probe:str, splits, seeds, fit_args) -> list:
+    "Result rows of one probe on one task and some splits: its fits drawn (in the worker) and run by `_run_fits`."
+    return _run_fits(X, task, probe, [f for split in splits for seed in seeds for f in _fits(task, split, seed, probes=(probe,), **fit_args)])
+
 # %% ../nbs/10_probes.ipynb #3bcf6711
 def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `encoder.embed`, `lonlat_features`, ...
              tasks, # list of tasks (`data.TaskData` or anything with name, lonlat, y, kind)
@@ -517,18 +560,22 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
              block_deg:float=10.0, # block size of blocked splits and inner folds
              block_scheme:str='equal_area', # 'equal_area' or 'latlon' blocks (`coords.spatial_blocks`)
              buffer_km:float=0.0, # drop training points this close to a test point (`split_indices`)
-             threads:int|None=None, # worker threads, each with one BLAS and one torch thread; None: torch's thread count
+             threads:int|None=None, # parallel workers (processes, or threads where the OS cannot fork), one BLAS and torch thread each; None: torch's thread count
             ) -> ProbeResults:
-    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task, fits run on `threads` threads."
+    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task, fits run on `threads` workers."
     for p in probes:
         if p not in PROBES: raise ValueError(f"unknown probe {p!r}; known: {', '.join(PROBES)}")
     features = [_features(featurize, task) for task in tasks]  # with all of torch's threads, before the workers start
-    with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(threads or torch.get_num_threads()) as pool:
-        units = []
-        for X, task in zip(features, tasks):
-            fits = [f for split in splits for seed in seeds for f in _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)]
-            units += [pool.submit(_run_fits, X, task, p, [f for f in fits if f['probe'] == p]) for p in probes]
-        rows = [r for u in units for r in u.result()]
+    fit_args = dict(fractions=fractions, full_label_only=full_label_only, test_frac=test_frac, block_deg=block_deg, block_scheme=block_scheme, buffer_km=buffer_km)
+    jobs, costs = [], []
+    for X, task in zip(features, tasks):
+        K = len(np.unique(task.y)) if task.kind == 'classification' else 1
+        for p in probes:  # the linear probe fits one by one: a unit per split balances the workers; the MLP batches all of a task's fits
+            for sp in ([(s,) for s in splits] if p == 'linear' else [tuple(splits)]):
+                jobs.append((_unit, (X, task, p, sp, seeds, fit_args)))
+                n = len(X) * (1 - test_frac) * len(sp) * len(seeds)  # rough cost: rows × (features + classes)
+                costs.append(n * sum(fractions) * (X.shape[1] + 3 * K) if p == 'linear' else 3.4 * n * (X.shape[1] + 2 * K))
+    rows = [r for u in _parallel(jobs, threads or torch.get_num_threads(), costs) for r in u]
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
 # %% ../nbs/10_probes.ipynb #c67565f6
