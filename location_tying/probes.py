@@ -262,20 +262,21 @@ def _glorot(seed:int, shape, fan_in:int, fan_out:int, gain:float=6.0) -> torch.T
 
 # %% ../nbs/10_probes.ipynb #c624fe7f
 def _mlp_data(X, y, trains, seeds, kind, val_frac, dtype):
-    "Per fit: standardised training rows (stacked, zero-padded), statistics, fit / validation row split and targets."
-    Xf, S, ntr = torch.from_numpy(np.asarray(X, np.float32)), len(seeds), max(len(t) for t in trains)
-    Xtr, stats, fit, val = torch.zeros(S, ntr, X.shape[1], dtype=dtype), [], [], []
-    Yt = torch.zeros(S, ntr, dtype=torch.long if kind == 'classification' else torch.float32)
+    "The task's rows standardised once, (N, D) in `dtype`; per fit: its own standardisation in those units (shift c, scale r), targets (fits × N, flat), statistics, fit / validation rows."
+    Xf, S, N = torch.from_numpy(np.asarray(X, np.float32)), len(seeds), len(X)
+    gmu = Xf.mean(0); gsd = (Xf - gmu).square_().mean(0).sqrt_(); gsd = torch.where(gsd > 1e-6, gsd, 1.0)
+    c, r, stats, fit, val = torch.zeros(S, X.shape[1]), torch.ones(S, X.shape[1]), [], [], []
+    Yt = torch.zeros(S, N, dtype=torch.long if kind == 'classification' else torch.float32)
     for s, (seed, tr) in enumerate(zip(seeds, trains)):
         tr = np.asarray(tr); rows = Xf[torch.from_numpy(tr)]
         mu = rows.mean(0); sd = (rows - mu).square_().mean(0).sqrt_(); sd = torch.where(sd > 1e-6, sd, 1.0)
-        Xtr[s, :len(tr)] = (rows - mu) / sd
-        if kind == 'classification': Yt[s, :len(tr)] = torch.from_numpy(y[tr]); ys = (0.0, 1.0)
-        else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s, :len(tr)] = torch.from_numpy((y[tr] - ys[0]) / ys[1])
+        c[s], r[s] = (mu - gmu) / gsd, gsd / sd  # the fit's rows: (x - mu) / sd = (x_g - c) r with x_g = (x - gmu) / gsd
+        if kind == 'classification': Yt[s] = torch.from_numpy(y); ys = (0.0, 1.0)
+        else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s] = torch.from_numpy((y - ys[0]) / ys[1])
         stats.append((mu, sd, *ys))
         perm = np.random.default_rng(seed).permutation(len(tr)); nv = int(round(val_frac * len(tr))) if len(tr) >= 20 else 0
-        fit.append(perm[nv:]); val.append(perm[:nv] if nv else perm)  # too few rows: validate on the training rows
-    return Xtr.view(S * ntr, -1), Yt.view(-1), stats, fit, val, ntr
+        fit.append(tr[perm[nv:]]); val.append(tr[perm[:nv]] if nv else tr[perm])  # too few rows: validate on the training rows
+    return ((Xf - gmu) / gsd).to(dtype), Yt.view(-1), c, r, stats, fit, val
 
 # %% ../nbs/10_probes.ipynb #a719e5f2
 def _mlp_forward(W1, b1, W2, b2, Xb):
@@ -284,8 +285,13 @@ def _mlp_forward(W1, b1, W2, b2, Xb):
     A = torch.baddbmm(b1.to(dt), Xb, W1.to(dt)).clamp_(min=0)
     return A, torch.bmm(A, W2.to(dt)).float().add_(b2)
 
-def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2, out=None):
-    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit, in float32; written into `out` (four tensors shaped like P) if given."
+def _folded(P, c, r) -> list:
+    "Weights that act on rows x_g as P acts on the standardised rows (x_g - c) r: W1 r and b1 - c W1 r (c, r: (S, D))."
+    W1, b1, W2, b2 = P; W1r = W1 * r[:, :, None]
+    return [W1r, torch.baddbmm(b1, c[:, None, :], W1r, alpha=-1), W2, b2]
+
+def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2, out=None, fold=None):
+    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit, in float32, into `out` if given; `fold`: (c, r) when Xb holds x_g (see `_folded`)."
     W1, b1, W2, b2 = P; dt = Xb.dtype
     if kind == 'classification':
         dZ2 = torch.softmax(Z2, -1); dZ2.scatter_add_(2, yb[..., None], torch.full(yb.shape + (1,), -1.0)); dZ2.mul_(wb)
@@ -293,10 +299,13 @@ def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2, out=None):
     dec, dZ2h = l2 * wb.amax(1, keepdim=True), dZ2.to(dt)  # sklearn's penalty: l2 / batch size
     dA = torch.ops.aten.threshold_backward(torch.bmm(dZ2h, W2.to(dt).transpose(1, 2)), A, 0)  # ReLU mask in one kernel
     G = out if out is not None else [torch.empty_like(p) for p in P]
-    torch.add(torch.bmm(Xb.transpose(1, 2), dA), W1 * dec, out=G[0]); torch.sum(dA, 1, keepdim=True, dtype=torch.float32, out=G[1])
+    torch.sum(dA, 1, keepdim=True, dtype=torch.float32, out=G[1]); XdA = torch.bmm(Xb.transpose(1, 2), dA)
+    if fold is None: torch.add(XdA, W1 * dec, out=G[0])
+    else: torch.addcmul(W1 * dec, fold[1][:, :, None], XdA - fold[0][:, :, None] * G[1], out=G[0])  # Σ (x_g - c) r dA = r (Σ x_g dA - c Σ dA)
     torch.add(torch.bmm(A.transpose(1, 2), dZ2h), W2 * dec, out=G[2]); torch.sum(dZ2, 1, keepdim=True, out=G[3])
     return G
 
+# %% ../nbs/10_probes.ipynb #4e81c0d7
 def _views(flat, shapes) -> list:
     "Views (S, *shape) of a (S, n) buffer that holds one fit's tensors per row, one after another."
     return [v.view(len(flat), *s) for v, s in zip(flat.split([math.prod(s) for s in shapes], 1), shapes)]
@@ -352,15 +361,15 @@ def _mlp_predict(X, tests, best, stats, kind:str, classes, dt) -> list:
     return out
 
 # %% ../nbs/10_probes.ipynb #9f73e642
-def _mlp_epoch(state, act, Xtr, Yt, idx, w, kind:str, l2:float, lr:float, shapes) -> torch.Tensor:
+def _mlp_epoch(state, act, data, idx, w, kind:str, l2:float, lr:float, shapes) -> torch.Tensor:
     "One epoch of the active fits `act`: their weights and Adam state (one fit per row) taken out of `state`, trained batch by batch, put back; returns their weights."
-    a = torch.from_numpy(act); flat, m1, m2, t = state
-    Fa, M1, M2, ta = flat[a], m1[a], m2[a], t[a]
+    a = torch.from_numpy(act); (flat, m1, m2, t), (Xg, Yt, c, r) = state, data
+    Fa, M1, M2, ta, c, r, yoff = flat[a], m1[a], m2[a], t[a], c[a], r[a], a[:, None] * len(Xg)
     P, Ga = _views(Fa, shapes), torch.empty_like(Fa); G, on, w = _views(Ga, shapes), (w[:, :, 0] > 0).numpy(), w[..., None]
     for j in range(idx.shape[0]):
-        Xb = Xtr.index_select(0, idx[j].view(-1)).view(len(act), -1, Xtr.shape[1])
-        A, Z2 = _mlp_forward(*P, Xb)
-        _mlp_grads(P, Xb, A, Z2, Yt.take(idx[j]), w[j], kind, l2, out=G)
+        Xb = Xg.index_select(0, idx[j].view(-1)).view(len(act), -1, Xg.shape[1])
+        A, Z2 = _mlp_forward(*_folded(P, c, r), Xb)
+        _mlp_grads(P, Xb, A, Z2, Yt.take(idx[j] + yoff), w[j], kind, l2, out=G, fold=(c, r))
         _adam(Fa, Ga, M1, M2, ta, on[j], lr)
     flat[a], m1[a], m2[a], t[a] = Fa, M1, M2, ta
     return Fa
@@ -377,19 +386,19 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     bf16:bool|None=None, # bfloat16 inputs to the large products; None: where the CPU has hardware for it
                    ) -> list: # per fit: (m,) predictions
     "Train one-hidden-layer MLPs for several fits at once (stacked weights, batched products) with early stopping; predict each fit's test rows."
-    y, S = np.asarray(y), len(seeds)
+    y, S, N, D = np.asarray(y), len(seeds), len(X), X.shape[1]
     classes, y = np.unique(y, return_inverse=True) if kind == 'classification' else (None, y.astype(np.float64))
     dt = torch.bfloat16 if (_fast_bf16() if bf16 is None else bf16) else torch.float32
-    Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt); off, D = [s * ntr for s in range(S)], Xtr.shape[1]
+    Xg, Yt, c, r, stats, fit, val = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
     K = 1 if classes is None else len(classes); shapes = [(D, hidden), (1, hidden), (hidden, K), (1, K)]
     flat = torch.cat([p.reshape(S, -1) for p in _mlp_init(seeds, D, hidden, K, kind, trains, y)], 1)  # one fit's weights per row
-    m1, m2, t, vidx, vmask = torch.zeros_like(flat), torch.zeros_like(flat), torch.zeros(S), *_padded(val, off)
+    m1, m2, t, (vidx, vmask) = torch.zeros_like(flat), torch.zeros_like(flat), torch.zeros(S), _padded(val, [0] * S)
     best, best_sc, bad = flat.clone(), torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
     rngs, act = [np.random.default_rng([int(s), 1]) for s in seeds], np.arange(S)
     for epoch in range(max_epochs):
-        P = _mlp_epoch((flat, m1, m2, t), act, Xtr, Yt, *_epoch_batches(fit, act, rngs, batch_size, off), kind, l2, lr, shapes)
-        a = torch.from_numpy(act); Xv = Xtr.index_select(0, vidx[a].view(-1)).view(len(a), -1, D)
-        sc = _mlp_score(_mlp_forward(*_views(P, shapes), Xv)[1], Yt[vidx[a]], vmask[a], kind)
+        P = _mlp_epoch((flat, m1, m2, t), act, (Xg, Yt, c, r), *_epoch_batches(fit, act, rngs, batch_size, [0] * S), kind, l2, lr, shapes)
+        a = torch.from_numpy(act); Xv = Xg.index_select(0, vidx[a].view(-1)).view(len(a), -1, D)
+        sc = _mlp_score(_mlp_forward(*_folded(_views(P, shapes), c[a], r[a]), Xv)[1], Yt.take(vidx[a] + a[:, None] * N), vmask[a], kind)
         better, bad[a] = sc > best_sc[a], torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
         best[a[better]] = P[better]; best_sc[a] = torch.maximum(best_sc[a], sc)
         act = act[(bad[a] <= patience).numpy()]
