@@ -4,7 +4,8 @@
 
 # %% ../nbs/10_probes.ipynb #a506cc11
 from __future__ import annotations
-import math, functools, warnings
+import math, functools, warnings, sys, itertools
+import multiprocessing as mp
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,26 +159,32 @@ def _complement(tot, part) -> tuple:
     return n, mx, my, tot[3] - part[3] - n * np.outer(mx, mx), tot[4] - part[4] - n * np.outer(mx, my)
 
 # %% ../nbs/10_probes.ipynb #86bcfd52
-def _alpha_scores(Z, B, s, my, alphas, Yv, yv, kind) -> np.ndarray:
-    "Validation score of every α from rows `Z` in an eigenbasis: predictions Z diag(1/(s+α)) B + my, one float32 product."
+def _alpha_scores(Xv, M, B, s, my, alphas, Yv, yv, kind) -> np.ndarray:
+    "Validation score of every α: predictions Xv M diag(1/(s+α)) B + my for all α at once, float32, multiplied in the cheaper order."
     A, K = len(alphas), B.shape[1]
-    Bw = (B[None] / (s[None, :, None] + alphas[:, None, None])).transpose(1, 0, 2).reshape(len(s), A * K)
-    P = (Z.astype(np.float32) @ Bw.astype(np.float32)).reshape(len(Z), A, K) + my.astype(np.float32)
+    Bw = (B[None] / (s[None, :, None] + alphas[:, None, None])).transpose(1, 0, 2).reshape(len(s), A * K).astype(np.float32)
+    Xv, M = Xv.astype(np.float32, copy=False), M.astype(np.float32, copy=False)
+    P = (Xv @ (M @ Bw) if A * K < len(Xv) else (Xv @ M) @ Bw).reshape(len(Xv), A, K) + my.astype(np.float32)
     if kind == 'classification': return (P.argmax(-1) == yv[:, None]).sum(0)
     return -((P - Yv[:, None, :]) ** 2).sum((0, 2))
 
 # %% ../nbs/10_probes.ipynb #262cb3d8
-def _fold_basis(X, Y, groups, f, mom, tot, inv) -> tuple:
-    "Eigenbasis of fold f's complement (primal, or dual when it has fewer rows than features): s, B and fold f's rows Z in it, and ȳ."
+def _fold_eigen(X, Y, groups, f, mom, tot, inv) -> tuple:
+    "Eigenbasis of fold f's complement (primal, or dual when it has fewer rows than features): s, B, fold f's rows Xv and the map M into the basis, ȳ."
     n, mx, my, Gc, XYc = _complement(tot, mom[f])
     rows = groups[f][0]
     if n >= X.shape[1]:
         s, V = scipy.linalg.eigh((Gc * inv[:, None] * inv[None]).astype(np.float32), driver='evd', check_finite=False)
-        return s, V.T @ (XYc * inv[:, None]), (X[rows] - mx.astype(np.float32)) @ (V * inv[:, None]).astype(np.float32), my
+        return s, V.T @ (XYc * inv[:, None]), X[rows] - mx.astype(np.float32), (V * inv[:, None]).astype(np.float32), my
     rest = [g for i, g in enumerate(groups) if i != f]
     Xc = (X[np.concatenate([r for r, _ in rest])] - mx) * inv
     s, U = np.linalg.eigh(Xc @ Xc.T)
-    return s, U.T @ (Y[np.concatenate([j for _, j in rest])] - my), (((X[rows] - mx) * inv) @ Xc.T) @ U, my
+    return s, U.T @ (Y[np.concatenate([j for _, j in rest])] - my), ((X[rows] - mx) * inv) @ Xc.T, U, my
+
+def _fold_basis(X, Y, groups, f, mom, tot, inv) -> tuple:
+    "`_fold_eigen` with fold f's rows taken into the basis: s, B, Z, ȳ."
+    s, B, Xv, M, my = _fold_eigen(X, Y, groups, f, mom, tot, inv)
+    return s, B, Xv @ M, my
 
 def _alpha_cv(X, Y, yi, kind, groups, alphas) -> tuple:
     "α by inner CV from per-fold moments (the largest α among the best scores), and the totals and scales for the final fit."
@@ -187,8 +194,8 @@ def _alpha_cv(X, Y, yi, kind, groups, alphas) -> tuple:
     if len(groups) < 2: return 1.0, tot, mu, inv
     score = np.zeros(len(alphas))
     for f, (_, j) in enumerate(groups):
-        s, B, Z, my = _fold_basis(X, Y, groups, f, mom, tot, inv)
-        score += _alpha_scores(Z, B, np.clip(s, 0, None), my, alphas, Y[j], None if yi is None else yi[j], kind)
+        s, B, Xv, M, my = _fold_eigen(X, Y, groups, f, mom, tot, inv)
+        score += _alpha_scores(Xv, M, B, np.clip(s, 0, None), my, alphas, Y[j], None if yi is None else yi[j], kind)
     return float(alphas[len(alphas) - 1 - np.argmax(score[::-1])]), tot, mu, inv
 
 # %% ../nbs/10_probes.ipynb #560bf5cf
@@ -255,20 +262,21 @@ def _glorot(seed:int, shape, fan_in:int, fan_out:int, gain:float=6.0) -> torch.T
 
 # %% ../nbs/10_probes.ipynb #c624fe7f
 def _mlp_data(X, y, trains, seeds, kind, val_frac, dtype):
-    "Per fit: standardised training rows (stacked, zero-padded), statistics, fit / validation row split and targets."
-    Xf, S, ntr = torch.from_numpy(np.asarray(X, np.float32)), len(seeds), max(len(t) for t in trains)
-    Xtr, stats, fit, val = torch.zeros(S, ntr, X.shape[1], dtype=dtype), [], [], []
-    Yt = torch.zeros(S, ntr, dtype=torch.long if kind == 'classification' else torch.float32)
+    "The task's rows standardised once, (N, D) in `dtype`; per fit: its own standardisation in those units (shift c, scale r), targets (fits × N, flat), statistics, fit / validation rows."
+    Xf, S, N = torch.from_numpy(np.asarray(X, np.float32)), len(seeds), len(X)
+    gmu = Xf.mean(0); gsd = (Xf - gmu).square_().mean(0).sqrt_(); gsd = torch.where(gsd > 1e-6, gsd, 1.0)
+    c, r, stats, fit, val = torch.zeros(S, X.shape[1]), torch.ones(S, X.shape[1]), [], [], []
+    Yt = torch.zeros(S, N, dtype=torch.long if kind == 'classification' else torch.float32)
     for s, (seed, tr) in enumerate(zip(seeds, trains)):
         tr = np.asarray(tr); rows = Xf[torch.from_numpy(tr)]
         mu = rows.mean(0); sd = (rows - mu).square_().mean(0).sqrt_(); sd = torch.where(sd > 1e-6, sd, 1.0)
-        Xtr[s, :len(tr)] = (rows - mu) / sd
-        if kind == 'classification': Yt[s, :len(tr)] = torch.from_numpy(y[tr]); ys = (0.0, 1.0)
-        else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s, :len(tr)] = torch.from_numpy((y[tr] - ys[0]) / ys[1])
+        c[s], r[s] = (mu - gmu) / gsd, gsd / sd  # the fit's rows: (x - mu) / sd = (x_g - c) r with x_g = (x - gmu) / gsd
+        if kind == 'classification': Yt[s] = torch.from_numpy(y); ys = (0.0, 1.0)
+        else: ys = (y[tr].mean(), y[tr].std() if y[tr].std() > 1e-12 else 1.0); Yt[s] = torch.from_numpy((y - ys[0]) / ys[1])
         stats.append((mu, sd, *ys))
         perm = np.random.default_rng(seed).permutation(len(tr)); nv = int(round(val_frac * len(tr))) if len(tr) >= 20 else 0
-        fit.append(perm[nv:]); val.append(perm[:nv] if nv else perm)  # too few rows: validate on the training rows
-    return Xtr.view(S * ntr, -1), Yt.view(-1), stats, fit, val, ntr
+        fit.append(tr[perm[nv:]]); val.append(tr[perm[:nv]] if nv else tr[perm])  # too few rows: validate on the training rows
+    return ((Xf - gmu) / gsd).to(dtype), Yt.view(-1), c, r, stats, fit, val
 
 # %% ../nbs/10_probes.ipynb #a719e5f2
 def _mlp_forward(W1, b1, W2, b2, Xb):
@@ -277,23 +285,37 @@ def _mlp_forward(W1, b1, W2, b2, Xb):
     A = torch.baddbmm(b1.to(dt), Xb, W1.to(dt)).clamp_(min=0)
     return A, torch.bmm(A, W2.to(dt)).float().add_(b2)
 
-def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2):
-    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit, in float32."
+def _folded(P, c, r) -> list:
+    "Weights that act on rows x_g as P acts on the standardised rows (x_g - c) r: W1 r and b1 - c W1 r (c, r: (S, D))."
+    W1, b1, W2, b2 = P; W1r = W1 * r[:, :, None]
+    return [W1r, torch.baddbmm(b1, c[:, None, :], W1r, alpha=-1), W2, b2]
+
+def _mlp_grads(P, Xb, A, Z2, yb, wb, kind, l2, out=None, fold=None):
+    "Gradients of the mean loss (cross-entropy or half squared error, rows weighted by `wb`) plus L2, per fit, in float32, into `out` if given; `fold`: (c, r) when Xb holds x_g (see `_folded`)."
     W1, b1, W2, b2 = P; dt = Xb.dtype
     if kind == 'classification':
         dZ2 = torch.softmax(Z2, -1); dZ2.scatter_add_(2, yb[..., None], torch.full(yb.shape + (1,), -1.0)); dZ2.mul_(wb)
     else: dZ2 = (Z2 - yb[..., None]).mul_(wb)
     dec, dZ2h = l2 * wb.amax(1, keepdim=True), dZ2.to(dt)  # sklearn's penalty: l2 / batch size
     dA = torch.ops.aten.threshold_backward(torch.bmm(dZ2h, W2.to(dt).transpose(1, 2)), A, 0)  # ReLU mask in one kernel
-    return [torch.bmm(Xb.transpose(1, 2), dA).float().add_(W1 * dec), dA.sum(1, keepdim=True, dtype=torch.float32),
-            torch.bmm(A.transpose(1, 2), dZ2h).float().add_(W2 * dec), dZ2.sum(1, keepdim=True)]
+    G = out if out is not None else [torch.empty_like(p) for p in P]
+    torch.sum(dA, 1, keepdim=True, dtype=torch.float32, out=G[1]); XdA = torch.bmm(Xb.transpose(1, 2), dA)
+    if fold is None: torch.add(XdA, W1 * dec, out=G[0])
+    else: torch.addcmul(W1 * dec, fold[1][:, :, None], XdA - fold[0][:, :, None] * G[1], out=G[0])  # Σ (x_g - c) r dA = r (Σ x_g dA - c Σ dA)
+    torch.add(torch.bmm(A.transpose(1, 2), dZ2h), W2 * dec, out=G[2]); torch.sum(dZ2, 1, keepdim=True, out=G[3])
+    return G
+
+# %% ../nbs/10_probes.ipynb #4e81c0d7
+def _views(flat, shapes) -> list:
+    "Views (S, *shape) of a (S, n) buffer that holds one fit's tensors per row, one after another."
+    return [v.view(len(flat), *s) for v, s in zip(flat.split([math.prod(s) for s in shapes], 1), shapes)]
 
 def _adam(P, G, M1, M2, T, on, lr):
-    "One Adam step (β 0.9 / 0.999, ε 10⁻⁸) of the fits with `on` true, one fused kernel for all; T (fits, 4) counts each fit's steps."
-    i = np.flatnonzero(on); T[torch.from_numpy(i)] += 1  # the kernel reads the step counts, it never advances them
-    per_fit = lambda ts: [v for vs in zip(*(t.unbind(0) for t in ts)) for v in vs] if len(i) == len(on) else [t[k] for k in i for t in ts]
-    torch._fused_adam_(per_fit(P), per_fit(G), per_fit(M1), per_fit(M2), [], per_fit([T[:, k] for k in range(4)]), lr=lr,
-                       beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False)
+    "One Adam step (β 0.9 / 0.999, ε 10⁻⁸) of the fits with `on` true, one fused kernel for all; P, G, M1, M2 (fits, n) hold one fit per row, T (fits,) counts each fit's steps."
+    if on.all(): rows = lambda t: list(t.unbind(0)); T += 1  # the kernel reads the step counts, it never advances them
+    else: i = np.flatnonzero(on); rows = lambda t: [t[k] for k in i]; T[torch.from_numpy(i)] += 1
+    torch._fused_adam_(rows(P), rows(G), rows(M1), rows(M2), [], rows(T), lr=lr, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8,
+                       amsgrad=False, maximize=False)
 
 # %% ../nbs/10_probes.ipynb #a193ec83
 def _mlp_score(Z2, yv, vv, kind):
@@ -309,14 +331,16 @@ def _padded(rows:list, off:list) -> tuple:
     return idx, msk
 
 def _epoch_batches(fit, act, rngs, batch_size, off):
-    "Row indices (steps, fits, batch_size) and weights 1/batch size (0: padding) of one epoch; each fit cuts its own rows into equal batches."
+    "Row indices (steps, fits, width) and weights 1/batch size (0: padding) of one epoch; each fit cuts its own rows into equal batches (as `np.array_split`), width: the largest, rounded up to 16."
     nst = [max(1, math.ceil(len(fit[s]) / batch_size)) for s in act]
-    steps, B = max(nst), batch_size  # padded to the full batch size: a fit's sums never depend on the other fits
-    idx, w = torch.zeros(steps, len(act), B, dtype=torch.long), torch.zeros(steps, len(act), B)
+    width = 16 * math.ceil(max(math.ceil(len(fit[s]) / k) for s, k in zip(act, nst)) / 16)
+    idx, w = np.zeros((max(nst), len(act), width), np.int64), np.zeros((max(nst), len(act), width), np.float32)
     for i, (s, k) in enumerate(zip(act, nst)):
-        for j, c in enumerate(np.array_split(rngs[s].permutation(fit[s]), k)):
-            idx[j, i, :len(c)] = torch.from_numpy(c + off[s]); w[j, i, :len(c)] = 1.0 / len(c)
-    return idx, w
+        n = len(fit[s]); size = np.full(k, n // k); size[:n % k] += 1
+        step = np.repeat(np.arange(k), size)  # each row's batch and place in it
+        idx[step, i, np.arange(n) - np.repeat(np.cumsum(size) - size, size)] = rngs[s].permutation(fit[s]) + off[s]
+        w[step, i, np.arange(n) - np.repeat(np.cumsum(size) - size, size)] = 1.0 / size[step]
+    return torch.from_numpy(idx), torch.from_numpy(w)
 
 # %% ../nbs/10_probes.ipynb #93f59b86
 def _mlp_init(seeds, D:int, hidden:int, K:int, kind:str, trains, y) -> list:
@@ -337,16 +361,18 @@ def _mlp_predict(X, tests, best, stats, kind:str, classes, dt) -> list:
     return out
 
 # %% ../nbs/10_probes.ipynb #9f73e642
-def _mlp_epoch(state, act, Xtr, Yt, idx, w, kind:str, l2:float, lr:float) -> list:
-    "One epoch of the active fits `act`: their weights and Adam state taken out of `state`, trained batch by batch, put back; returns their weights."
-    params, m1, m2, t = state
-    P, M1, M2, ta = [p[act] for p in params], [m[act] for m in m1], [m[act] for m in m2], t[act]
+def _mlp_epoch(state, act, data, idx, w, kind:str, l2:float, lr:float, shapes) -> torch.Tensor:
+    "One epoch of the active fits `act`: their weights and Adam state (one fit per row) taken out of `state`, trained batch by batch, put back; returns their weights."
+    a = torch.from_numpy(act); (flat, m1, m2, t), (Xg, Yt, c, r) = state, data
+    Fa, M1, M2, ta, c, r, yoff = flat[a], m1[a], m2[a], t[a], c[a], r[a], a[:, None] * len(Xg)
+    P, Ga = _views(Fa, shapes), torch.empty_like(Fa); G, on, w = _views(Ga, shapes), (w[:, :, 0] > 0).numpy(), w[..., None]
     for j in range(idx.shape[0]):
-        Xb = Xtr.index_select(0, idx[j].view(-1)).view(len(act), -1, Xtr.shape[1])
-        A, Z2 = _mlp_forward(*P, Xb)
-        _adam(P, _mlp_grads(P, Xb, A, Z2, Yt[idx[j]], w[j, :, :, None], kind, l2), M1, M2, ta, (w[j, :, 0] > 0).numpy(), lr)
-    for full, part in zip(params + m1 + m2 + [t], P + M1 + M2 + [ta]): full[act] = part
-    return P
+        Xb = Xg.index_select(0, idx[j].view(-1)).view(len(act), -1, Xg.shape[1])
+        A, Z2 = _mlp_forward(*_folded(P, c, r), Xb)
+        _mlp_grads(P, Xb, A, Z2, Yt.take(idx[j] + yoff), w[j], kind, l2, out=G, fold=(c, r))
+        _adam(Fa, Ga, M1, M2, ta, on[j], lr)
+    flat[a], m1[a], m2[a], t[a] = Fa, M1, M2, ta
+    return Fa
 
 # %% ../nbs/10_probes.ipynb #1fe290d3
 def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
@@ -360,24 +386,24 @@ def mlp_fit_predict(X:np.ndarray, # (N, D) features of all rows of a task
                     bf16:bool|None=None, # bfloat16 inputs to the large products; None: where the CPU has hardware for it
                    ) -> list: # per fit: (m,) predictions
     "Train one-hidden-layer MLPs for several fits at once (stacked weights, batched products) with early stopping; predict each fit's test rows."
-    y, S = np.asarray(y), len(seeds)
+    y, S, N, D = np.asarray(y), len(seeds), len(X), X.shape[1]
     classes, y = np.unique(y, return_inverse=True) if kind == 'classification' else (None, y.astype(np.float64))
     dt = torch.bfloat16 if (_fast_bf16() if bf16 is None else bf16) else torch.float32
-    Xtr, Yt, stats, fit, val, ntr = _mlp_data(X, y, trains, seeds, kind, val_frac, dt); off = [s * ntr for s in range(S)]
-    params = _mlp_init(seeds, Xtr.shape[1], hidden, 1 if classes is None else len(classes), kind, trains, y)
-    m1, m2, t = [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], torch.zeros(S, 4)
-    vidx, vmask = _padded(val, off)
-    best, best_sc, bad = [p.clone() for p in params], torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
+    Xg, Yt, c, r, stats, fit, val = _mlp_data(X, y, trains, seeds, kind, val_frac, dt)
+    K = 1 if classes is None else len(classes); shapes = [(D, hidden), (1, hidden), (hidden, K), (1, K)]
+    flat = torch.cat([p.reshape(S, -1) for p in _mlp_init(seeds, D, hidden, K, kind, trains, y)], 1)  # one fit's weights per row
+    m1, m2, t, (vidx, vmask) = torch.zeros_like(flat), torch.zeros_like(flat), torch.zeros(S), _padded(val, [0] * S)
+    best, best_sc, bad = flat.clone(), torch.full((S,), -np.inf), torch.zeros(S, dtype=torch.long)
     rngs, act = [np.random.default_rng([int(s), 1]) for s in seeds], np.arange(S)
     for epoch in range(max_epochs):
-        P = _mlp_epoch((params, m1, m2, t), act, Xtr, Yt, *_epoch_batches(fit, act, rngs, batch_size, off), kind, l2, lr)
-        a = torch.from_numpy(act); sc = _mlp_score(_mlp_forward(*P, Xtr[vidx[a]])[1], Yt[vidx[a]], vmask[a], kind)
+        P = _mlp_epoch((flat, m1, m2, t), act, (Xg, Yt, c, r), *_epoch_batches(fit, act, rngs, batch_size, [0] * S), kind, l2, lr, shapes)
+        a = torch.from_numpy(act); Xv = Xg.index_select(0, vidx[a].view(-1)).view(len(a), -1, D)
+        sc = _mlp_score(_mlp_forward(*_folded(_views(P, shapes), c[a], r[a]), Xv)[1], Yt.take(vidx[a] + a[:, None] * N), vmask[a], kind)
         better, bad[a] = sc > best_sc[a], torch.where(sc < best_sc[a] + tol, bad[a] + 1, 0)
-        for bp, p in zip(best, P): bp[a[better]] = p[better]
-        best_sc[a] = torch.maximum(best_sc[a], sc)
+        best[a[better]] = P[better]; best_sc[a] = torch.maximum(best_sc[a], sc)
         act = act[(bad[a] <= patience).numpy()]
         if not len(act): break
-    return _mlp_predict(X, tests, best, stats, kind, classes, dt)
+    return _mlp_predict(X, tests, _views(best, shapes), stats, kind, classes, dt)
 
 # %% ../nbs/10_probes.ipynb #48d3de91
 def mlp_probe(X_train:np.ndarray, # (n, D) features of the training rows
@@ -478,11 +504,11 @@ def _fits(task, split, seed, fractions, probes, full_label_only, test_frac, bloc
     lonlat, y = validate_lonlat(task.lonlat), np.asarray(task.y)
     tr_all, te = split_indices(lonlat, split, seed, test_frac, block_deg, buffer_km, block_scheme)
     for fraction in fractions:
+        run = [p for p in probes if not (p in full_label_only and fraction < 1)]
+        if not run: continue
         tr = subsample_labels(tr_all, fraction, seed, y=y if task.kind == 'classification' else None)
         folds = inner_folds(lonlat[tr], split, seed, block_deg=block_deg, scheme=block_scheme)
-        for probe in probes:
-            if probe in full_label_only and fraction < 1: continue
-            yield dict(probe=probe, split=split, fraction=fraction, seed=seed, tr=tr, te=te, folds=folds)
+        for probe in run: yield dict(probe=probe, split=split, fraction=fraction, seed=seed, tr=tr, te=te, folds=folds)
 
 # %% ../nbs/10_probes.ipynb #0a73d65b
 def _run_fits(X, task, probe:str, fits:list) -> list:
@@ -504,6 +530,48 @@ def _torch_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/10_probes.ipynb #5c1a7e02
+_JOBS = {}  # the jobs of each running `_parallel` call, by call: forked workers find theirs here
+
+def _job(key):
+    fn, args = _JOBS[key[0]][key[1]]
+    return key[1], fn(*args)
+
+def _one_thread():
+    torch.set_num_threads(1); threadpool_limits(1)
+
+def _can_fork() -> bool:
+    "Fork is cheap and safe here: Linux, and not inside a daemonic worker (which may not have children)."
+    return sys.platform.startswith('linux') and not mp.current_process().daemon
+
+_CALLS = itertools.count()  # one key per call
+
+# %% ../nbs/10_probes.ipynb #9e4c3a11
+def _parallel(jobs:list, # (fn, args) pairs
+              workers:int, # processes (threads where the OS cannot fork); 1: here, in order
+              costs:list|None=None, # rough cost of each job: the costliest start first
+             ) -> list: # fn(*args) of each job, in the order of `jobs`
+    "Run jobs on forked worker processes with one BLAS and one torch thread each, the costliest first."
+    order, out = sorted(range(len(jobs)), key=lambda i: -costs[i]) if costs is not None else list(range(len(jobs))), [None] * len(jobs)
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        with threadpool_limits(1), _torch_threads(1): return [fn(*a) for fn, a in jobs]
+    if not _can_fork():
+        with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+            futures = {i: pool.submit(jobs[i][0], *jobs[i][1]) for i in order}
+            return [futures[i].result() for i in range(len(jobs))]
+    key = next(_CALLS); _JOBS[key] = jobs  # set before the fork: the workers inherit it, nothing is pickled but results
+    try:
+        with mp.get_context('fork').Pool(workers, initializer=_one_thread) as pool:
+            for i, r in pool.imap_unordered(_job, [(key, i) for i in order]): out[i] = r
+    finally: del _JOBS[key]
+    return out
+
+# %% ../nbs/10_probes.ipynb #7b2d90e4
+def _unit(X, task, probe:str, splits, seeds, fit_args) -> list:
+    "Result rows of one probe on one task and some splits: its fits drawn (in the worker) and run by `_run_fits`."
+    return _run_fits(X, task, probe, [f for split in splits for seed in seeds for f in _fits(task, split, seed, probes=(probe,), **fit_args)])
+
 # %% ../nbs/10_probes.ipynb #3bcf6711
 def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `encoder.embed`, `lonlat_features`, ...
              tasks, # list of tasks (`data.TaskData` or anything with name, lonlat, y, kind)
@@ -517,18 +585,22 @@ def evaluate(featurize, # `featurize(lonlat (N, 2) degrees) -> (N, D)` array: `e
              block_deg:float=10.0, # block size of blocked splits and inner folds
              block_scheme:str='equal_area', # 'equal_area' or 'latlon' blocks (`coords.spatial_blocks`)
              buffer_km:float=0.0, # drop training points this close to a test point (`split_indices`)
-             threads:int|None=None, # worker threads, each with one BLAS and one torch thread; None: torch's thread count
+             threads:int|None=None, # parallel workers (processes, or threads where the OS cannot fork), one BLAS and torch thread each; None: torch's thread count
             ) -> ProbeResults:
-    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task, fits run on `threads` threads."
+    "Probe one featurizer on every task × split × fraction × seed × probe; features are computed once per task, fits run on `threads` workers."
     for p in probes:
         if p not in PROBES: raise ValueError(f"unknown probe {p!r}; known: {', '.join(PROBES)}")
     features = [_features(featurize, task) for task in tasks]  # with all of torch's threads, before the workers start
-    with threadpool_limits(1), _torch_threads(1), ThreadPoolExecutor(threads or torch.get_num_threads()) as pool:
-        units = []
-        for X, task in zip(features, tasks):
-            fits = [f for split in splits for seed in seeds for f in _fits(task, split, seed, fractions, probes, full_label_only, test_frac, block_deg, block_scheme, buffer_km)]
-            units += [pool.submit(_run_fits, X, task, p, [f for f in fits if f['probe'] == p]) for p in probes]
-        rows = [r for u in units for r in u.result()]
+    fit_args = dict(fractions=fractions, full_label_only=full_label_only, test_frac=test_frac, block_deg=block_deg, block_scheme=block_scheme, buffer_km=buffer_km)
+    jobs, costs = [], []
+    for X, task in zip(features, tasks):
+        K = len(np.unique(task.y)) if task.kind == 'classification' else 1
+        for p in probes:  # the linear probe fits one by one: a unit per split balances the workers; the MLP batches all of a task's fits
+            for sp in ([(s,) for s in splits] if p == 'linear' else [tuple(splits)]):
+                jobs.append((_unit, (X, task, p, sp, seeds, fit_args)))
+                n = len(X) * (1 - test_frac) * len(sp) * len(seeds)  # rough cost: rows × (features + classes)
+                costs.append(n * sum(fractions) * (X.shape[1] + 3 * K) if p == 'linear' else 3.4 * n * (X.shape[1] + 2 * K))
+    rows = [r for u in _parallel(jobs, threads or torch.get_num_threads(), costs) for r in u]
     return ProbeResults(pd.DataFrame([{'method': method, **r} for r in rows], columns=COLUMNS))
 
 # %% ../nbs/10_probes.ipynb #c67565f6
