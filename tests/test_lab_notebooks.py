@@ -95,6 +95,7 @@ class LabRunner:
             page.goto(f'{self.url}/lab/workspaces/run-{Path(name).stem}/tree/{name}')  # a workspace of its own: nothing restored
             page.wait_for_selector('.jp-NotebookPanel .jp-Cell', timeout=60_000)
             page.wait_for_function(KERNEL_READY, timeout=120_000)
+            page.evaluate('() => window.jupyterapp.shell.collapseLeft()')  # the notebook, full width, in the screenshots
             # fire and poll: awaiting the command's promise once hung with no cell started
             page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         except Exception as e:
