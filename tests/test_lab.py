@@ -6,10 +6,10 @@ the encoder-comparison explorer (two maps, a difference map, two probe tables) â
 drives the comparison explorer as a reader would: a new resolution must redraw both maps and the difference map at
 that resolution, and the difference toggle must redraw the difference map alone. Screenshots go to test-artifacts/lab/ (gitignored)
 and must not be blank."""
-import json, os, shutil, socket, subprocess, sys, time, urllib.request
+import json, os, shutil, time
 from pathlib import Path
 import pytest
-from conftest import needs_chromium
+from conftest import needs_chromium, jupyter_lab, image_std, KERNEL_READY
 
 ROOT = Path(__file__).resolve().parents[1]
 NB = ROOT / 'nbs' / '12_widgets.ipynb'
@@ -18,56 +18,17 @@ RUN_ALL_TIMEOUT_MS = 300_000
 
 pytestmark = needs_chromium
 
-# JupyterLab user settings: no news / update pop-ups, and every cell kept in the DOM (JupyterLab 4 virtualises
-# off-screen cells by default, which would hide widgets from the DOM checks)
-SETTINGS = {'@jupyterlab/apputils-extension/notification.jupyterlab-settings': {'fetchNews': 'false', 'checkForUpdates': False},
-            '@jupyterlab/notebook-extension/tracker.jupyterlab-settings': {'windowingMode': 'none'}}
-
 def _name(attempt:int) -> str: return NB.name if attempt == 1 else f'{NB.stem}-retry.ipynb'
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-def _wait_ready(url, proc, timeout=90):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if proc.poll() is not None: raise RuntimeError(f'jupyter lab exited with {proc.returncode}')
-        try:
-            with urllib.request.urlopen(url + '/api/status', timeout=2) as r:
-                if r.status == 200: return
-        except OSError: time.sleep(0.5)
-    raise TimeoutError(f'jupyter lab did not answer {url}/api/status within {timeout} s')
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
     d = tmp_path_factory.mktemp('lab')
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    nbdir, settings = d / 'notebooks', d / 'settings'
+    nbdir = d / 'notebooks'
     nbdir.mkdir()
     for attempt in (1, 2): shutil.copy(NB, nbdir / _name(attempt))  # a fresh copy per attempt: no stale outputs
-    for name, value in SETTINGS.items():
-        plugin, file = name.rsplit('/', 1)
-        (settings / plugin).mkdir(parents=True, exist_ok=True); (settings / plugin / file).write_text(json.dumps(value))
     env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}  # the notebook runs at its real (reader's) size
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(d / 'workspaces'),
-               JUPYTER_CONFIG_DIR=str(d / 'config'), JUPYTER_RUNTIME_DIR=str(d / 'runtime'))
-    port = _free_port()
-    log = open(d / 'jupyter.log', 'w')
-    proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--no-browser', '--allow-root', f'--port={port}',
-                             '--ServerApp.port_retries=0', '--ip=127.0.0.1', '--IdentityProvider.token=', '--ServerApp.password=',
-                             f'--notebook-dir={nbdir}', '--LabApp.expose_app_in_browser=True'],
-                            cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        _wait_ready(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
-        log.close()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True); shutil.copy(d / 'jupyter.log', ARTIFACTS / 'jupyter.log')
+    with jupyter_lab(nbdir, d, env, log_to=ARTIFACTS / 'jupyter.log') as url: yield url
 
 # records every value the training monitor's render counter and validation-point count take while the notebook runs
 RECORD_RENDERS = """() => {
@@ -81,17 +42,6 @@ RESET_SESSIONS = """async () => {
   const h = {'X-XSRFToken': decodeURIComponent(xsrf)};
   for (const s of await (await fetch('/api/sessions')).json()) await fetch('/api/sessions/' + s.id, {method: 'DELETE', headers: h});
   for (const k of await (await fetch('/api/kernels')).json()) await fetch('/api/kernels/' + k.id, {method: 'DELETE', headers: h});
-}"""
-
-def _image_std(path) -> float:
-    from PIL import Image, ImageStat
-    stat = ImageStat.Stat(Image.open(path).convert('L'))
-    return stat.stddev[0]
-
-KERNEL_READY = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
 }"""
 
 # done when every code cell shows an execution count, or as soon as an error output appears (run-all stops there)
@@ -157,7 +107,7 @@ def _check(page, seconds):
     for name, target in shots.items():
         if target is not page: target.scroll_into_view_if_needed()
         target.screenshot(path=str(ARTIFACTS / name))
-        assert _image_std(ARTIFACTS / name) > 10, f'{name} looks blank'
+        assert image_std(ARTIFACTS / name) > 10, f'{name} looks blank'
     (ARTIFACTS / 'lab-run.json').write_text(json.dumps({'run_all_seconds': round(seconds, 1), 'monitor_steps': steps,
                                                         'monitor_renders_seen': sorted(renders), 'validation_points_seen': sorted(val_seen)}))
 
