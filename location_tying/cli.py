@@ -255,12 +255,9 @@ def run_study_command(args):
     from location_tying.study import run_study, run_volume
     kw, t0 = _study_choices(args), time.perf_counter()
     out = check_out_dir(args.out)
-    if args.arm == 'volume':
-        run_volume(out, SETTINGS['quick'], **kw)
-        print((out / 'volume.md').read_text())
-    else:
-        run_study(out, SETTINGS['quick'], **kw)
-        print((out / 'study.md').read_text())
+    run, report = (run_volume, 'volume.md') if args.arm == 'volume' else (run_study, 'study.md')
+    run(out, SETTINGS['quick'], **kw)
+    print((out / report).read_text())
     print(f'study --{args.arm}: {time.perf_counter() - t0:.0f} s; results in {out}')
 
 # %% ../nbs/15_cli.ipynb #5f6b613d

@@ -236,11 +236,10 @@ def run_volume(out:str|Path, # the study's results folder (×1 runs live there; 
     t0, out = time.perf_counter(), Path(out)
     settings = replace(settings or SETTINGS['quick'], geoclip=False)
     if seeds is not None: settings = replace(settings, train_seeds=tuple(seeds))
-    scales = [volume_settings(settings, k).steps // settings.steps for k in scales]  # checked before any work
-    if len(set(scales)) < len(scales): raise ValueError('scales must not repeat')
+    arms = {int(k): volume_settings(settings, k) for k in scales}  # checked before any work
+    if len(arms) < len(scales): raise ValueError('scales must not repeat')
     out.mkdir(parents=True, exist_ok=True); parts = []
-    for k in scales:
-        s = volume_settings(settings, k)
+    for k, s in arms.items():
         jobs = [(n, c) for seed in s.train_seeds for n, c in study_configs(s, encoders, (method,), seed).items()]
         done = experiments._run_grid(jobs, experiments._tasks(s.task_n, s.task_seed), s, volume_folder(out, k), False, workers)
         parts.append(_tagged(ProbeResults.concat(done)).assign(volume=k))
@@ -307,8 +306,9 @@ def plot_volume(vol:ProbeResults, study:ProbeResults|None=None, fractions=(0.1, 
                 g = s[(s.task == task) & (s.encoder == e)].sort_values('volume')
                 ax.errorbar(g.volume * (1 + 0.04 * i), g['mean'], yerr=[g['mean'] - g.low, g.high - g['mean']], marker='o', ms=4,
                             capsize=2, color=f'C{i}', label=f'{e} MELT-4')
-                twin = base[(base.task == task) & (base.encoder == e) & (base.method == 'untrained')] if base is not None else []
-                for t in getattr(twin, 'itertuples', lambda: [])(): ax.axhline(t.mean, color=f'C{i}', lw=1, ls=':', label=f'{e} twin')
+                if base is None: continue
+                for t in base[(base.task == task) & (base.encoder == e) & (base.method == 'untrained')].itertuples():
+                    ax.axhline(t.mean, color=f'C{i}', lw=1, ls=':', label=f'{e} twin')
             ax.set_xscale('log', base=2); ax.set(title=f'{task}, {fr:.0%} labels', xlabel='rows of each modality (× quick budget)')
             ax.set_xticks(sorted(set(s.volume)), [f'×{k}' for k in sorted(set(s.volume))])
     axs[0, 0].set_ylabel('accuracy / R²'); axs[-1, 0].set_ylabel('accuracy / R²'); axs[0, -1].legend(fontsize=7)
