@@ -227,6 +227,7 @@ def _study_args(p):
     p.add_argument('--seeds', type=_ints, default=None, help='comma-separated pre-training seeds (default: 0,1,2)')
     p.add_argument('--scales', type=_ints, default=None, help='--volume: comma-separated multiples of the rows per modality (default: 1,4,16)')
     p.add_argument('--workers', type=_at_least(1), default=2, help='processes that train and probe side by side, one thread each (default: 2)')
+    p.add_argument('--lr', type=float, default=None, help="AdamW learning rate of every trained config (default: TrainConfig's)")
 
 # %% ../nbs/15_cli.ipynb #a7c1e0d3
 def _study_choices(args) -> dict:
@@ -243,6 +244,7 @@ def _study_choices(args) -> dict:
             raise UsageError(f'{option}: give distinct integers >= {lo}, comma-separated')
     if args.arm == 'quick' and args.scales is not None: raise UsageError('--scales goes with --volume')
     if args.arm == 'volume' and args.modality_sets is not None: raise UsageError('--modality-sets goes with --quick; the volume arm trains MELT-4')
+    if args.lr is not None and not 0 < args.lr <= 10: raise UsageError(f'--lr: must be a number in (0, 10], got {args.lr}')
     kw = dict(encoders=tuple('' if e == DEFAULT_ENCODER else e for e in encoders), seeds=args.seeds, workers=args.workers)
     if args.arm == 'volume': kw['scales'] = tuple(args.scales or VOLUME_SCALES)
     else: kw['modality_sets'] = tuple(args.modality_sets or STUDY_MODALITY_SETS)
@@ -253,10 +255,12 @@ def _study_choices(args) -> dict:
 def run_study_command(args):
     from location_tying.experiments import SETTINGS
     from location_tying.study import run_study, run_volume
+    from dataclasses import replace
     kw, t0 = _study_choices(args), time.perf_counter()
     out = check_out_dir(args.out)
     run, report = (run_volume, 'volume.md') if args.arm == 'volume' else (run_study, 'study.md')
-    run(out, SETTINGS['quick'], **kw)
+    settings = SETTINGS['quick'] if args.lr is None else replace(SETTINGS['quick'], train={**SETTINGS['quick'].train, 'lr': args.lr})
+    run(out, settings, **kw)
     print((out / report).read_text())
     print(f'study --{args.arm}: {time.perf_counter() - t0:.0f} s; results in {out}')
 

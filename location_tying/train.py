@@ -141,7 +141,7 @@ class TrainConfig(_Checked):
     layers:int = 2 # hidden layers of the location network
     dim:int = 256 # shared embedding dimension
     batch_size:int = 512 # rows per (joint) batch
-    lr:float = 1e-4 # AdamW learning rate (the paper's)
+    lr:float = 3e-4 # AdamW learning rate: chosen on validation locations at the quick budget (the paper's 1e-4 stays in the full settings)
     weight_decay:float = 0.01 # AdamW weight decay (never on the positional encoding)
     epochs:int = 8 # training epochs (ignored when `steps` is set)
     steps:int|None = None # the budget: location-encoder optimizer steps (the last epoch is cut short); None: `epochs` epochs
