@@ -244,7 +244,10 @@ def _study_choices(args) -> dict:
             raise UsageError(f'{option}: give distinct integers >= {lo}, comma-separated')
     if args.arm == 'quick' and args.scales is not None: raise UsageError('--scales goes with --volume')
     if args.arm == 'volume' and args.modality_sets is not None: raise UsageError('--modality-sets goes with --quick; the volume arm trains MELT-4')
-    if args.lr is not None and not 0 < args.lr <= 10: raise UsageError(f'--lr: must be a number in (0, 10], got {args.lr}')
+    if args.lr is not None:  # TrainConfig's own check, reported under --lr
+        from dataclasses import asdict
+        from location_tying.train import TrainConfig
+        config_from_args(argparse.Namespace(**{**asdict(TrainConfig()), 'lr': args.lr}), TrainConfig)
     kw = dict(encoders=tuple('' if e == DEFAULT_ENCODER else e for e in encoders), seeds=args.seeds, workers=args.workers)
     if args.arm == 'volume': kw['scales'] = tuple(args.scales or VOLUME_SCALES)
     else: kw['modality_sets'] = tuple(args.modality_sets or STUDY_MODALITY_SETS)
