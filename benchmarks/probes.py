@@ -13,12 +13,13 @@ random) x 3 label fractions (0.01, 0.1, 1.0) x `seeds` seeds, the linear probe a
    one: wall seconds (median) and CPU seconds (this process and its worker processes), so the ratios can be read on a
    busy machine too; then how far the scores moved: the largest |difference| per task and probe (the linear probe should
    agree to rounding), and the MLP's mean per task and split beside its spread over seeds.
-The float32 matmul speed (GFLOP/s, 2048^2 sgemm in torch) is measured at the start and the end. Prints markdown. Not a test.
+The float32 matmul speed (GFLOP/s, 2048^2 sgemm in torch) is measured at the start and the end, and the CPU and
+NumPy's BLAS kernels are named. Prints markdown. Not a test.
 """
 import argparse, importlib.util, os, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_limits, threadpool_info
 from location_tying.location_encoder import make_location_encoder
 from location_tying.data import load_task, TASKS
 from location_tying import probes as P
@@ -29,6 +30,14 @@ def sgemm_gflops(n=2048, reps=5):
     a = torch.randn(n, n); a @ a; best = np.inf
     for _ in range(reps): t0 = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - t0)
     return 2 * n ** 3 / best / 1e9
+
+
+def machine() -> str:
+    "The CPU's model name and the kernels the BLAS libraries (NumPy's, SciPy's) chose for it: which machine gave the numbers."
+    try: model = next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
+    except (OSError, StopIteration): model = 'unknown CPU'
+    blas = dict.fromkeys(f"{i['internal_api']} {i.get('architecture', '')}".strip() for i in threadpool_info() if i['user_api'] == 'blas')
+    return f"{model}, {os.cpu_count()} cores; BLAS kernels: {', '.join(blas) or 'unknown'}"
 
 
 def baseline_module(rev):
@@ -163,7 +172,7 @@ def main():
         for m in mods: print(f"| {w} | {m} | {wall[m]:.2f} | {cpu[m]:.2f} |")
         b, n = mods; print(f"| {w} | ratio | {wall[b] / wall[n]:.2f}x | {cpu[b] / cpu[n]:.2f}x |")
     res = runs[a.threads][2]; agreement(*(res[m] for m in mods))
-    print(f"\nfloat32 matmul {gf0:.0f} GFLOP/s at the start, {gf1:.0f} at the end")
+    print(f"\nfloat32 matmul {gf0:.0f} GFLOP/s at the start, {gf1:.0f} at the end; {machine()}")
 
 
 if __name__ == '__main__': main()
