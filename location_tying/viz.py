@@ -618,7 +618,7 @@ def score_table(results, # see `results_frame`
     return pd.DataFrame(rows, columns=['method', 'task', 'metric', 'mean', 'low', 'high', 'n'])
 
 # %% ../nbs/11_viz.ipynb #36a0ab35
-METHOD_FAMILIES = {'satclip': 'tab:blue', 'melt': 'tab:orange', 'salt': 'tab:green', # name prefix → colour
+METHOD_FAMILIES = {'satclip': 'tab:blue', 'melt': 'tab:orange', 'salt': 'tab:green', 'mdico': 'tab:red', # name prefix → colour
                    'lonlat': '0.1', 'sh-': '0.55', 'geoclip': 'tab:pink', 'untrained': 'tab:brown'}
 
 def method_color(name:str) -> str:
