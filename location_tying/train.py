@@ -11,21 +11,22 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from .data import MODALITIES, load_modality, modality_names
+from .data import MODALITIES, TASKS, load_modality, load_task, modality_names
 from .location_encoder import make_location_encoder, param_groups, location_encoder_recipe, LOCATION_ENCODERS
 from .modality_encoders import make_modality_encoder
 from .loss import MELTLoss
 from .melt import JointBatchSampler, make_joint_batch, train_step, NonFiniteLossError
 from .salt import SALTSchedule
 from .checkpoint import (load_training_state, training_state_bytes, encoder_files, write_set, read_complete_set, tensors_from_bytes,
-                         run_lock, CheckpointError, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE)
+                         run_lock, load_encoder, CheckpointError, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE)
+from .probes import evaluate, ProbeResults
 from .distributed import processes
 from .mdico import mdico_loss, mdico_widths, mdico_dims, mdico_train_step
 
 # %% auto #0
-__all__ = ['METHODS', 'RUN_FILES', 'DIVERGED', 'alternates', 'TrainConfig', 'build_models', 'build_optimizers', 'epoch_datasets',
-           'epoch_plan', 'Budget', 'epoch_plans', 'budget', 'validation_sets', 'validation_losses', 'TrainResult',
-           'saved_run', 'fit']
+__all__ = ['METHODS', 'RUN_FILES', 'DIVERGED', 'SNAPSHOTS_DIR', 'VALIDATION_TASK_SEED', 'alternates', 'TrainConfig',
+           'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget', 'epoch_plans', 'budget',
+           'validation_sets', 'validation_losses', 'TrainResult', 'saved_run', 'fit', 'snapshots', 'choose_snapshot']
 
 # %% ../nbs/09b_train.ipynb #a1c0de01
 _FIELD_TYPES = {'int': (numbers.Integral,), 'float': (numbers.Real,), 'str': (str,), 'bool': (bool, np.bool_),
@@ -150,6 +151,7 @@ class TrainConfig(_Checked):
     temperature:float = 0.07 # initial temperature (learnable, clamped)
     val_n:int = 1024 # validation sample per modality (its own locations, never trained on); 0: no validation
     val_every:int = 16 # log every modality's validation loss after every `val_every` steps (and after the last)
+    snapshots:bool = False # also keep the location encoder after every epoch in snapshots/epoch-NNN (see `choose_snapshot`)
     seed:int = 0 # seeds the weights, the samples and the batch plans
     device:str = 'cpu' # torch device
 
@@ -298,8 +300,18 @@ def _check_healthy(models, epoch:int, last:str):
         if not math.isfinite(big) or big > DIVERGED:
             raise NonFiniteLossError(f'after epoch {epoch + 1} the weights diverged ({name}: max |w| = {big:.3g}), so they were not saved; {last}. Try a lower lr.')
 
+# %% ../nbs/09b_train.ipynb #10dc1dd7
+SNAPSHOTS_DIR = 'snapshots'  # in a run folder trained with `snapshots=True`: one encoder set per epoch, epoch-001, epoch-002, ...
+
+def _snapshot(out_dir:Path, models, config, epoch:int, steps:int):
+    "Keep the location encoder after `epoch` (0-based) in snapshots/epoch-NNN (1-based): a committed set `load_encoder` reads."
+    meta = {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch, 'global_step': steps}
+    info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': steps}
+    write_set(out_dir/SNAPSHOTS_DIR/f'epoch-{epoch + 1:03d}', encoder_files(models['location'], meta), info)
+
 def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history, validation):
     _check_healthy(models, epoch, _last_good(out_dir, epoch))
+    if config.snapshots: _snapshot(out_dir, models, config, epoch, len(history))  # first: every committed epoch has its snapshot
     info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': len(history), 'last_loss': history[-1]['loss'] if history else None}
     write_set(out_dir, _run_files(config, models, optimizers, epoch, history, validation), info)
 
@@ -324,7 +336,7 @@ def _resume(out_dir:Path, config, models, optimizers) -> tuple[int, list, list]:
     if saved is None: return 0, [], []
     path, _, data = saved
     cfg = tensors_from_bytes(data, path)[1].get('info', {}).get('config', {})
-    cfg = {k: v for k, v in cfg.items() if k not in ('epochs', 'steps', 'device')}
+    cfg = {k: v for k, v in cfg.items() if k not in ('epochs', 'steps', 'device', 'snapshots')}  # how long, where, what is kept: free to change
     mine = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items() if k in cfg}
     if cfg != mine:
         diff = sorted(k for k in cfg if cfg[k] != mine.get(k))
@@ -347,7 +359,7 @@ def _log_validation(validation:list, models, val_sets, config, steps_done:int, c
 # %% ../nbs/09b_train.ipynb #c9f1a001
 def _prepare_out(out_dir:Path, resume:bool, overwrite:bool):
     "Refuse to write over a run unless asked to (`overwrite` removes it); called while holding the folder's lock."
-    found = [n for n in (*RUN_FILES, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE) if (out_dir/n).exists()]
+    found = [n for n in (*RUN_FILES, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE, SNAPSHOTS_DIR) if (out_dir/n).exists()]
     if resume or not found: return
     if not overwrite:
         try: done = f"{json.loads((out_dir/MANIFEST_FILE).read_text())['info']['epochs_done']} epoch(s) done"
@@ -404,3 +416,27 @@ def fit(config:TrainConfig, # what to train
     with run_lock(out_dir):
         _prepare_out(out_dir, resume, overwrite)
         return _train(config, out_dir, resume, datasets, callbacks, progress, procs)
+
+# %% ../nbs/09b_train.ipynb #8f06f12f
+VALIDATION_TASK_SEED = 777  # the probe tasks' validation locations: for choices, never for reported scores (those use 12345)
+
+def snapshots(out_dir:str|Path, # a run folder
+             ) -> list[Path]: # its snapshot folders, oldest first; [] when it kept none
+    "The committed per-epoch encoder snapshots of a run trained with `snapshots=True`."
+    d = Path(out_dir)/SNAPSHOTS_DIR
+    return sorted(p for p in d.glob('epoch-*') if (p/MANIFEST_FILE).is_file()) if d.is_dir() else []
+
+# %% ../nbs/09b_train.ipynb #b8866f16
+def choose_snapshot(out_dir:str|Path, # a run folder trained with `snapshots=True`
+                    tasks:list|None=None, # probe tasks at validation locations; None: every task, 10,000 points, `VALIDATION_TASK_SEED`
+                    split:str='blocked', fraction:float=0.1, probe:str='linear', seeds=(0, 1, 2), # the probe setting to choose by
+                   ) -> tuple[Path, pd.DataFrame]: # the chosen snapshot; each snapshot's mean score per task and over tasks
+    "Probe every snapshot of a run on validation locations and choose the best mean primary metric (accuracy / R²) over the tasks."
+    found = snapshots(out_dir)
+    if not found: raise FileNotFoundError(f'{out_dir} holds no snapshots: train it with snapshots=True (--snapshots) to choose an epoch')
+    tasks = [load_task(t, n=10_000, seed=VALIDATION_TASK_SEED) for t in TASKS] if tasks is None else tasks
+    res = ProbeResults.concat([evaluate(load_encoder(p).embed, tasks, splits=(split,), fractions=(fraction,), seeds=tuple(seeds),
+                                        probes=(probe,), method=p.name) for p in found])
+    table = res.stats(split, fraction, probe)[0].rename_axis(index='snapshot')
+    table['mean'] = table.mean(axis=1)
+    return found[int(np.argmax(table['mean'].to_numpy()))], table  # argmax: the earliest among equals

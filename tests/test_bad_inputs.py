@@ -157,6 +157,7 @@ CONFIG_CASES = [  # (case, TrainConfig keyword arguments, expected error text)
     ('epochs True',           dict(epochs=True),                             'epochs must be int, got True'),
     ('steps 0',               dict(steps=0),                                 'steps must be >= 1'),
     ('seed -1',               dict(seed=-1),                                 'seed must be >= 0'),
+    ('snapshots "yes"',       dict(snapshots='yes'),                         "snapshots must be bool, got 'yes'"),
 ]
 
 @pytest.mark.parametrize('case,kw,text', CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
@@ -265,6 +266,13 @@ def test_cli_existing_run_is_explicit(tmp_path):
     rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '1', '--resume')
     assert rc == 0 and 'nothing to train' in err, err
     assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '1', '--overwrite')[0] == 0
+
+def test_cli_snapshots_kept_and_overwritten(tmp_path):
+    from location_tying.train import snapshots
+    assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '2', '--snapshots')[0] == 0
+    assert [p.name for p in snapshots(tmp_path)] == ['epoch-001', 'epoch-002']
+    assert cli('pretrain', '--out', tmp_path, *S, '--epochs', '1', '--overwrite')[0] == 0  # the new run keeps none
+    assert snapshots(tmp_path) == [] and not (tmp_path / 'snapshots').exists()
 
 def test_cli_debug_shows_the_traceback(tmp_path):
     rc, err = cli('pretrain', '--out', tmp_path, *S, '--epochs', '0', '--debug')
