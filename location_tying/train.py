@@ -19,7 +19,6 @@ from .melt import JointBatchSampler, make_joint_batch, train_step, NonFiniteLoss
 from .salt import SALTSchedule
 from .checkpoint import (load_training_state, training_state_bytes, encoder_files, write_set, read_complete_set, tensors_from_bytes,
                          run_lock, load_encoder, CheckpointError, MANIFEST_FILE, PREVIOUS_DIR, PENDING_FILE)
-from .probes import evaluate, ProbeResults
 from .distributed import processes
 from .mdico import mdico_loss, mdico_widths, mdico_dims, mdico_train_step
 
@@ -285,10 +284,14 @@ class TrainResult:
 RUN_FILES = ('state.safetensors', 'encoder.safetensors', 'config.json', 'history.csv', 'validation.csv')
 DIVERGED = 1e4  # a checkpoint whose trainable weights exceed this in absolute value has diverged (healthy ones stay below ~10)
 
+def _encoder_meta(models, config, epoch:int, **more) -> dict:
+    "What an encoder file of a run says of itself: how to rebuild the encoder, the run's config, its epoch (and `more`)."
+    return {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch, **more}
+
 def _run_files(config, models, optimizers, epoch, history, validation) -> dict[str, bytes]:
     info = {'epoch': epoch, 'config': asdict(config), 'history': history, 'validation': validation}
     files = {'state.safetensors': training_state_bytes(dict(models.items()), optimizers, info)}
-    files.update(encoder_files(models['location'], {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch}))
+    files.update(encoder_files(models['location'], _encoder_meta(models, config, epoch)))
     files['history.csv'] = pd.DataFrame(history).to_csv(index=False).encode()
     files['validation.csv'] = pd.DataFrame(validation, columns=['global_step', 'modality', 'loss']).to_csv(index=False).encode()
     return files
@@ -305,9 +308,8 @@ SNAPSHOTS_DIR = 'snapshots'  # in a run folder trained with `snapshots=True`: on
 
 def _snapshot(out_dir:Path, models, config, epoch:int, steps:int):
     "Keep the location encoder after `epoch` (0-based) in snapshots/epoch-NNN (1-based): a committed set `load_encoder` reads."
-    meta = {'location_encoder': models['location'].config, 'train': asdict(config), 'epoch': epoch, 'global_step': steps}
     info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': steps}
-    write_set(out_dir/SNAPSHOTS_DIR/f'epoch-{epoch + 1:03d}', encoder_files(models['location'], meta), info)
+    write_set(out_dir/SNAPSHOTS_DIR/f'epoch-{epoch + 1:03d}', encoder_files(models['location'], _encoder_meta(models, config, epoch, global_step=steps)), info)
 
 def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history, validation):
     _check_healthy(models, epoch, _last_good(out_dir, epoch))
@@ -432,6 +434,7 @@ def choose_snapshot(out_dir:str|Path, # a run folder trained with `snapshots=Tru
                     split:str='blocked', fraction:float=0.1, probe:str='linear', seeds=(0, 1, 2), # the probe setting to choose by
                    ) -> tuple[Path, pd.DataFrame]: # the chosen snapshot; each snapshot's mean score per task and over tasks
     "Probe every snapshot of a run on validation locations and choose the best mean primary metric (accuracy / R²) over the tasks."
+    from location_tying.probes import evaluate, ProbeResults  # here, not at import: only choosing needs the probes
     found = snapshots(out_dir)
     if not found: raise FileNotFoundError(f'{out_dir} holds no snapshots: train it with snapshots=True (--snapshots) to choose an epoch')
     tasks = [load_task(t, n=10_000, seed=VALIDATION_TASK_SEED) for t in TASKS] if tasks is None else tasks
