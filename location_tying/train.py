@@ -25,7 +25,8 @@ from .mdico import mdico_loss, mdico_widths, mdico_dims, mdico_train_step
 # %% auto #0
 __all__ = ['METHODS', 'RUN_FILES', 'DIVERGED', 'SNAPSHOTS_DIR', 'VALIDATION_TASK_SEED', 'alternates', 'TrainConfig',
            'build_models', 'build_optimizers', 'epoch_datasets', 'epoch_plan', 'Budget', 'epoch_plans', 'budget',
-           'validation_sets', 'validation_losses', 'TrainResult', 'saved_run', 'fit', 'snapshots', 'choose_snapshot']
+           'validation_sets', 'validation_losses', 'TrainResult', 'saved_run', 'fit', 'validation_tasks', 'snapshots',
+           'choose_snapshot']
 
 # %% ../nbs/09b_train.ipynb #a1c0de01
 _FIELD_TYPES = {'int': (numbers.Integral,), 'float': (numbers.Real,), 'str': (str,), 'bool': (bool, np.bool_),
@@ -306,15 +307,15 @@ def _check_healthy(models, epoch:int, last:str):
 # %% ../nbs/09b_train.ipynb #10dc1dd7
 SNAPSHOTS_DIR = 'snapshots'  # in a run folder trained with `snapshots=True`: one encoder set per epoch, epoch-001, epoch-002, ...
 
-def _snapshot(out_dir:Path, models, config, epoch:int, steps:int):
-    "Keep the location encoder after `epoch` (0-based) in snapshots/epoch-NNN (1-based): a committed set `load_encoder` reads."
-    info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': steps}
-    write_set(out_dir/SNAPSHOTS_DIR/f'epoch-{epoch + 1:03d}', encoder_files(models['location'], _encoder_meta(models, config, epoch, global_step=steps)), info)
+def _snapshot(out_dir:Path, models, config, info:dict):
+    "Keep the location encoder after epoch `info['epoch']` (0-based) in snapshots/epoch-NNN (1-based): a committed set `load_encoder` reads."
+    meta = _encoder_meta(models, config, info['epoch'], global_step=info['global_step'])
+    write_set(out_dir/SNAPSHOTS_DIR/f"epoch-{info['epochs_done']:03d}", encoder_files(models['location'], meta), info)
 
 def _checkpoint(out_dir:Path, config, models, optimizers, epoch, history, validation):
     _check_healthy(models, epoch, _last_good(out_dir, epoch))
-    if config.snapshots: _snapshot(out_dir, models, config, epoch, len(history))  # first: every committed epoch has its snapshot
     info = {'epoch': epoch, 'epochs_done': epoch + 1, 'global_step': len(history), 'last_loss': history[-1]['loss'] if history else None}
+    if config.snapshots: _snapshot(out_dir, models, config, info)  # first: every committed epoch has its snapshot
     write_set(out_dir, _run_files(config, models, optimizers, epoch, history, validation), info)
 
 def _last_good(out_dir, epoch:int) -> str:
@@ -422,6 +423,12 @@ def fit(config:TrainConfig, # what to train
 # %% ../nbs/09b_train.ipynb #8f06f12f
 VALIDATION_TASK_SEED = 777  # the probe tasks' validation locations: for choices, never for reported scores (those use 12345)
 
+def validation_tasks(n:int=10_000, # points per task
+                     names=TASKS, # which probe tasks
+                    ) -> list: # `data.TaskData` at the validation locations
+    "The probe tasks at their validation locations (`VALIDATION_TASK_SEED`): the sample to choose on."
+    return [load_task(t, n=n, seed=VALIDATION_TASK_SEED) for t in names]
+
 def snapshots(out_dir:str|Path, # a run folder
              ) -> list[Path]: # its snapshot folders, oldest first; [] when it kept none
     "The committed per-epoch encoder snapshots of a run trained with `snapshots=True`."
@@ -430,14 +437,14 @@ def snapshots(out_dir:str|Path, # a run folder
 
 # %% ../nbs/09b_train.ipynb #b8866f16
 def choose_snapshot(out_dir:str|Path, # a run folder trained with `snapshots=True`
-                    tasks:list|None=None, # probe tasks at validation locations; None: every task, 10,000 points, `VALIDATION_TASK_SEED`
+                    tasks:list|None=None, # probe tasks at validation locations; None: `validation_tasks()`
                     split:str='blocked', fraction:float=0.1, probe:str='linear', seeds=(0, 1, 2), # the probe setting to choose by
                    ) -> tuple[Path, pd.DataFrame]: # the chosen snapshot; each snapshot's mean score per task and over tasks
     "Probe every snapshot of a run on validation locations and choose the best mean primary metric (accuracy / R²) over the tasks."
     from location_tying.probes import evaluate, ProbeResults  # here, not at import: only choosing needs the probes
     found = snapshots(out_dir)
     if not found: raise FileNotFoundError(f'{out_dir} holds no snapshots: train it with snapshots=True (--snapshots) to choose an epoch')
-    tasks = [load_task(t, n=10_000, seed=VALIDATION_TASK_SEED) for t in TASKS] if tasks is None else tasks
+    tasks = validation_tasks() if tasks is None else tasks
     res = ProbeResults.concat([evaluate(load_encoder(p).embed, tasks, splits=(split,), fractions=(fraction,), seeds=tuple(seeds),
                                         probes=(probe,), method=p.name) for p in found])
     table = res.stats(split, fraction, probe)[0].rename_axis(index='snapshot')
